@@ -1,0 +1,610 @@
+/*
+ * vso_rpc: wire-compatible MPMC queues over the shared iobuf, with
+ * batching and validation of everything the peer can write.
+ *
+ * Copyright (c) 2026 The sel4-qemu-uring authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * The algorithm (protocol.md, "The queue algorithm"):
+ *
+ *   claim:  load my side's tail; wait while tail.pos - head.pos > 8 (an
+ *           actor of my side is mid-commit); compute room from the other
+ *           side's committed head; CAS tail {pos, count} ->
+ *           {pos + n, count + 1}.
+ *   access: write (or read) ring[pos & 31] for each claimed position.
+ *   commit: CAS loop on my side's head: count + 1, and when that equals
+ *           tail.count, also head.pos = tail.pos, so that concurrent
+ *           claimers publish in order.
+ *
+ * Ordering: the claim is followed by an acquire fence (entries and bodies
+ * are read after it); the commit is preceded by a release fence (entries
+ * and bodies are written before it).  The peer sits in another VM on a
+ * weakly ordered CPU: the fences are what make its writes visible.
+ *
+ * The peer writes the other side's markers, the ring entries it produces
+ * and the message bodies.  Each is read once; a marker value that no
+ * correct peer can produce marks the queue broken.  Every index into the
+ * region is masked with RPCMSG_BUFFER_MASK or checked against
+ * RPCMSG_BUFFER_SIZE before use, so nothing outside the iobuf is touched.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sel4/vso_rpc.h"
+
+/* Bounded waits for an actor of our own side that is mid-commit. */
+#define VSO_SPIN_TRIES      256     /* cpu_relax() iterations */
+#define VSO_YIELD_TRIES     4096    /* then sched_yield()s, then -EAGAIN */
+/* A CAS on our own marker that keeps failing means someone scribbles. */
+#define VSO_CAS_TRIES       (1u << 20)
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+static inline rpcmsg_marker_t marker_load(rpcmsg_marker_t *m)
+{
+    rpcmsg_marker_t v;
+
+    v.raw = __atomic_load_n(&m->raw, __ATOMIC_ACQUIRE);
+    return v;
+}
+
+static inline bool marker_cas(rpcmsg_marker_t *m, rpcmsg_marker_t *expected,
+                              rpcmsg_marker_t desired)
+{
+    return __atomic_compare_exchange_n(&m->raw, &expected->raw, desired.raw,
+                                       false, __ATOMIC_ACQ_REL,
+                                       __ATOMIC_ACQUIRE);
+}
+
+static inline uint16_t ring_load(rpcmsg_queue_t *q, uint32_t pos)
+{
+    return __atomic_load_n(&q->ring[pos & RPCMSG_BUFFER_MASK],
+                           __ATOMIC_RELAXED);
+}
+
+static inline void ring_store(rpcmsg_queue_t *q, uint32_t pos, uint16_t id)
+{
+    __atomic_store_n(&q->ring[pos & RPCMSG_BUFFER_MASK], id, __ATOMIC_RELAXED);
+}
+
+/* Copy a body out of shared memory, each word read exactly once. */
+static void msg_load(rpcmsg_t *dst, rpcmsg_t *src)
+{
+    dst->mr0 = __atomic_load_n(&src->mr0, __ATOMIC_RELAXED);
+    dst->mr1 = __atomic_load_n(&src->mr1, __ATOMIC_RELAXED);
+    dst->mr2 = __atomic_load_n(&src->mr2, __ATOMIC_RELAXED);
+    dst->mr3 = __atomic_load_n(&src->mr3, __ATOMIC_RELAXED);
+}
+
+static void msg_store(rpcmsg_t *dst, const rpcmsg_t *src)
+{
+    __atomic_store_n(&dst->mr0, src->mr0, __ATOMIC_RELAXED);
+    __atomic_store_n(&dst->mr1, src->mr1, __ATOMIC_RELAXED);
+    __atomic_store_n(&dst->mr2, src->mr2, __ATOMIC_RELAXED);
+    __atomic_store_n(&dst->mr3, src->mr3, __ATOMIC_RELAXED);
+}
+
+static void __attribute__((format(printf, 2, 3)))
+queue_break(VsoQueue *vq, const char *fmt, ...)
+{
+    va_list ap;
+
+    vq->stats.errors++;
+    if (vq->broken) {
+        return;
+    }
+    vq->broken = true;
+    va_start(ap, fmt);
+    vsnprintf(vq->broken_reason, sizeof(vq->broken_reason), fmt, ap);
+    va_end(ap);
+}
+
+/* One step of a bounded wait; false once the bound is exhausted. */
+static bool backoff(unsigned *waited)
+{
+    if (*waited < VSO_SPIN_TRIES) {
+        cpu_relax();
+    } else if (*waited < VSO_SPIN_TRIES + VSO_YIELD_TRIES) {
+        sched_yield();
+    } else {
+        return false;
+    }
+    (*waited)++;
+    return true;
+}
+
+static inline rpcmsg_queue_bound_t *own_bound(VsoQueue *vq, bool producer)
+{
+    return producer ? &vq->q->prod : &vq->q->cons;
+}
+
+/*
+ * Claim up to @max entries on our side.  Returns the number claimed (the
+ * first at *@first), 0 when full (producer) or empty (consumer), -EAGAIN
+ * or -EPIPE.
+ */
+static int queue_claim(VsoQueue *vq, bool producer, unsigned max,
+                       uint32_t *first)
+{
+    rpcmsg_queue_bound_t *self = own_bound(vq, producer);
+    rpcmsg_marker_t *other = producer ? &vq->q->cons.head : &vq->q->prod.head;
+    rpcmsg_marker_t ot, nt, head;
+    unsigned waited = 0, tries = 0;
+    uint32_t ahead, pending, room, n;
+
+    if (vq->broken) {
+        return -EPIPE;
+    }
+    for (;; tries++) {
+        if (tries > VSO_CAS_TRIES) {
+            vq->stats.stalls++;
+            return -EAGAIN;
+        }
+        ot = marker_load(&self->tail);
+        head = marker_load(&self->head);
+        /* Producer: entries not yet freed; consumer: entries to take. */
+        pending = producer ? ot.pos - marker_load(other).pos
+                           : marker_load(other).pos - ot.pos;
+        ahead = ot.pos - head.pos;
+
+        if (ahead > RPCMSG_BUFFER_SIZE || pending > RPCMSG_BUFFER_SIZE) {
+            /*
+             * Impossible in a consistent snapshot.  If our tail moved
+             * meanwhile, an actor of our side raced us: look again.
+             */
+            if (marker_load(&self->tail).raw != ot.raw) {
+                continue;
+            }
+            queue_break(vq, "%s: %s tail %u, head %u, %u entries pending",
+                        vq->name, producer ? "producer" : "consumer",
+                        ot.pos, head.pos, pending);
+            return -EPIPE;
+        }
+        if (ahead > RPCMSG_HTD_MAX) {
+            /* An actor of our side is mid-commit: wait for it, bounded. */
+            if (!backoff(&waited)) {
+                vq->stats.stalls++;
+                return -EAGAIN;
+            }
+            continue;
+        }
+        if (pending > vq->stats.high_water) {
+            vq->stats.high_water = pending;
+        }
+        room = producer ? RPCMSG_BUFFER_SIZE - pending : pending;
+        n = room < max ? room : max;
+        if (n == 0) {
+            return 0;
+        }
+        nt.pos = ot.pos + n;
+        nt.count = ot.count + 1;
+        if (marker_cas(&self->tail, &ot, nt)) {
+            break;
+        }
+    }
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    *first = ot.pos;
+    return n;
+}
+
+/* Publish our side's claim: count + 1, and pos once all claims are in. */
+static int queue_commit(VsoQueue *vq, bool producer, unsigned n)
+{
+    rpcmsg_queue_bound_t *self = own_bound(vq, producer);
+    rpcmsg_marker_t oh, nh, t;
+    unsigned tries;
+
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    oh = marker_load(&self->head);
+    for (tries = 0; tries < VSO_CAS_TRIES; tries++) {
+        t = marker_load(&self->tail);
+        nh = oh;
+        if (++nh.count == t.count) {
+            nh.pos = t.pos;
+        } else if (vq->exclusive) {
+            /*
+             * We are the only actor of this side, so every claim is ours
+             * and committed: the counts can only disagree if someone
+             * rewrote them.  Publish anyway, or the queue would stall.
+             */
+            vq->stats.errors++;
+            nh = t;
+        }
+        if (marker_cas(&self->head, &oh, nh)) {
+            vq->stats.messages += n;
+            vq->stats.batches++;
+            return 0;
+        }
+    }
+    queue_break(vq, "%s: commit never succeeded, head rewritten under us",
+                vq->name);
+    return -EPIPE;
+}
+
+void vso_queue_init(VsoQueue *vq, rpcmsg_queue_t *q, rpcmsg_buffer_t *buf,
+                    const char *name)
+{
+    memset(vq, 0, sizeof(*vq));
+    vq->q = q;
+    vq->buf = buf;
+    vq->name = name;
+}
+
+void vso_queue_reset(VsoQueue *vq)
+{
+    memset(vq->q, 0, sizeof(*vq->q));
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    vq->broken = false;
+    vq->broken_reason[0] = '\0';
+}
+
+int vso_queue_enqueue(VsoQueue *vq, const uint16_t *ids, unsigned n)
+{
+    uint32_t first;
+    int got, i, ret;
+
+    for (i = 0; i < (int)n; i++) {
+        if (ids[i] >= RPCMSG_BUFFER_SIZE) {
+            return -EINVAL;
+        }
+    }
+    got = queue_claim(vq, true, n, &first);
+    if (got <= 0) {
+        vq->stats.full += got == 0 && n > 0;
+        return got;
+    }
+    for (i = 0; i < got; i++) {
+        ring_store(vq->q, first + i, ids[i]);
+    }
+    ret = queue_commit(vq, true, got);
+    return ret < 0 ? ret : got;
+}
+
+int vso_queue_dequeue(VsoQueue *vq, uint16_t *ids, unsigned max)
+{
+    uint32_t first;
+    uint16_t id;
+    int got, i, ret, valid = 0;
+
+    /* A batch of nothing but bad ids must not read as "empty". */
+    while (valid == 0) {
+        got = queue_claim(vq, false, max, &first);
+        if (got <= 0) {
+            vq->stats.empty += got == 0 && max > 0;
+            return got;
+        }
+        for (i = 0; i < got; i++) {
+            id = ring_load(vq->q, first + i);
+            if (id >= RPCMSG_BUFFER_SIZE) {
+                vq->stats.errors++;
+                continue;
+            }
+            ids[valid++] = id;
+        }
+        ret = queue_commit(vq, false, got);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    return valid;
+}
+
+int vso_queue_send_events(VsoQueue *vq, const rpcmsg_t *msgs, unsigned n)
+{
+    uint32_t first, slot;
+    int got, i, ret;
+
+    got = queue_claim(vq, true, n, &first);
+    if (got <= 0) {
+        vq->stats.full += got == 0 && n > 0;
+        return got;
+    }
+    for (i = 0; i < got; i++) {
+        slot = (first + i) & RPCMSG_BUFFER_MASK;
+        msg_store(&vq->buf->messages[slot], &msgs[i]);
+        ring_store(vq->q, slot, slot);
+    }
+    ret = queue_commit(vq, true, got);
+    return ret < 0 ? ret : got;
+}
+
+int vso_queue_recv_events(VsoQueue *vq, rpcmsg_t *msgs, unsigned max)
+{
+    uint32_t first;
+    uint16_t id;
+    int got, i, ret, valid = 0;
+
+    while (valid == 0) {
+        got = queue_claim(vq, false, max, &first);
+        if (got <= 0) {
+            vq->stats.empty += got == 0 && max > 0;
+            return got;
+        }
+        for (i = 0; i < got; i++) {
+            id = ring_load(vq->q, first + i);
+            if (id >= RPCMSG_BUFFER_SIZE) {
+                vq->stats.errors++;
+                continue;
+            }
+            msg_load(&msgs[valid++], &vq->buf->messages[id]);
+        }
+        ret = queue_commit(vq, false, got);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    return valid;
+}
+
+int vso_queue_pending(VsoQueue *vq)
+{
+    uint32_t pending;
+
+    if (vq->broken) {
+        return -EPIPE;
+    }
+    pending = marker_load(&vq->q->prod.head).pos -
+              marker_load(&vq->q->cons.tail).pos;
+    if (pending > RPCMSG_BUFFER_SIZE) {
+        queue_break(vq, "%s: %u entries pending, capacity %u",
+                    vq->name, pending, RPCMSG_BUFFER_SIZE);
+        return -EPIPE;
+    }
+    return pending;
+}
+
+int vso_queue_recover(VsoQueue *vq, bool producer)
+{
+    rpcmsg_queue_bound_t *self = own_bound(vq, producer);
+    rpcmsg_marker_t t = marker_load(&self->tail);
+    rpcmsg_marker_t h = marker_load(&self->head);
+    uint32_t lost = t.pos - h.pos;
+
+    if (vq->broken) {
+        return -EPIPE;
+    }
+    if (lost > RPCMSG_BUFFER_SIZE) {
+        queue_break(vq, "%s: %s tail %u runs %u ahead of its head",
+                    vq->name, producer ? "producer" : "consumer", t.pos, lost);
+        return -EPIPE;
+    }
+    if (t.raw != h.raw) {
+        __atomic_store_n(&self->tail.raw, h.raw, __ATOMIC_RELEASE);
+    }
+    return lost;
+}
+
+/* ---- decode ---- */
+
+VsoRpcError vso_rpc_decode(const rpcmsg_t *msg, VsoMmio *out)
+{
+    uint64_t mr0 = msg->mr0;
+
+    memset(out, 0, sizeof(*out));
+    out->op = RPC_MR0_GET(mr0, OP);
+    out->slot = RPC_MR0_GET(mr0, SLOT);
+    out->write = RPC_MR0_GET(mr0, DIR) == RPC_MR0_MMIO_DIRECTION_WRITE;
+    out->as = RPC_MR0_GET(mr0, AS);
+    out->len = RPC_MR0_GET(mr0, LEN);
+    out->addr = msg->mr1;
+    out->data = msg->mr2;
+
+    if (mr0 >> RPC_MR0_USED_BITS) {
+        return VSO_RPC_ERESERVED;
+    }
+    switch (out->op) {
+    case QEMU_OP_MMIO:
+        break;
+    case QEMU_OP_PUTC_LOG:
+        return VSO_RPC_OK;
+    default:
+        return VSO_RPC_EBADOP;
+    }
+    switch (out->len) {
+    case 1:
+    case 2:
+    case 4:
+        out->data &= (UINT64_C(1) << (out->len * 8)) - 1;
+        break;
+    case 8:
+        break;
+    default:
+        return VSO_RPC_EBADLEN;
+    }
+    if (out->as != AS_GLOBAL && out->as >= RPC_MAX_PCIDEV) {
+        return VSO_RPC_EBADAS;
+    }
+    return VSO_RPC_OK;
+}
+
+const char *vso_rpc_strerror(VsoRpcError err)
+{
+    static const char *const names[VSO_RPC_ERR_COUNT] = {
+        [VSO_RPC_OK] = "ok",
+        [VSO_RPC_EBADOP] = "unknown opcode",
+        [VSO_RPC_EBADLEN] = "bad access length",
+        [VSO_RPC_EBADAS] = "bad address space",
+        [VSO_RPC_ERESERVED] = "reserved mr0 bits set",
+    };
+
+    return (unsigned)err < VSO_RPC_ERR_COUNT ? names[err] : "unknown error";
+}
+
+/* ---- request/reply ---- */
+
+int vso_rpc_init(VsoRpc *rpc, void *iobuf, size_t size, VsoRpcSide side,
+                 unsigned req_queue)
+{
+    rpcmsg_iobuf_t *io = iobuf;
+
+    memset(rpc, 0, sizeof(*rpc));
+    if (!io || ((uintptr_t)io & 7) || size < sizeof(rpcmsg_iobuf_t) ||
+        (req_queue != RPC_QUEUE_DRVRPC_REQ &&
+         req_queue != RPC_QUEUE_DRVRPC_REQ_DEV)) {
+        return -EINVAL;
+    }
+    rpc->iobuf = io;
+    rpc->side = side;
+    vso_queue_init(&rpc->req, &io->queues[req_queue],
+                   &io->buffers[RPC_IOBUF_DRVRPC], "drvrpc_req");
+    vso_queue_init(&rpc->resp, &io->queues[RPC_QUEUE_DRVRPC_RESP],
+                   &io->buffers[RPC_IOBUF_DRVRPC], "drvrpc_resp");
+    vso_queue_init(&rpc->evt, &io->queues[RPC_QUEUE_DEVEVT],
+                   &io->buffers[RPC_IOBUF_DEVEVT], "devevt");
+    /* The device side is the only consumer and producer of its bounds. */
+    rpc->req.exclusive = rpc->resp.exclusive = rpc->evt.exclusive =
+        side == VSO_RPC_DEVICE;
+    return 0;
+}
+
+static inline rpcmsg_t *rpc_body(VsoRpc *rpc, uint16_t id)
+{
+    return &rpc->iobuf->buffers[RPC_IOBUF_DRVRPC].messages[id];
+}
+
+static inline bool rpc_owns(const VsoRpc *rpc, uint16_t id)
+{
+    return rpc->owned & (UINT32_C(1) << id);
+}
+
+int vso_rpc_recv(VsoRpc *rpc, VsoRequest *reqs, unsigned max)
+{
+    uint16_t ids[RPCMSG_BUFFER_SIZE];
+    int got, i, n = 0;
+
+    if (max > RPCMSG_BUFFER_SIZE) {
+        max = RPCMSG_BUFFER_SIZE;
+    }
+    while (n == 0) {
+        got = vso_queue_dequeue(&rpc->req, ids, max);
+        if (got <= 0) {
+            return got;
+        }
+        for (i = 0; i < got; i++) {
+            if (rpc_owns(rpc, ids[i])) {
+                /* Received twice before we answered: serve it once. */
+                rpc->stats.dup_id++;
+                continue;
+            }
+            rpc->owned |= UINT32_C(1) << ids[i];
+            reqs[n].id = ids[i];
+            msg_load(&reqs[n].msg, rpc_body(rpc, ids[i]));
+            n++;
+        }
+    }
+    return n;
+}
+
+int vso_rpc_reply(VsoRpc *rpc, const VsoReply *replies, unsigned n)
+{
+    uint16_t ids[RPCMSG_BUFFER_SIZE];
+    unsigned pos[RPCMSG_BUFFER_SIZE];
+    unsigned i, k = 0;
+    int sent;
+
+    if (n > RPCMSG_BUFFER_SIZE) {
+        n = RPCMSG_BUFFER_SIZE;
+    }
+    for (i = 0; i < n; i++) {
+        uint16_t id = replies[i].id;
+
+        if (id >= RPCMSG_BUFFER_SIZE || !rpc_owns(rpc, id)) {
+            rpc->stats.bad_id++;
+            continue;
+        }
+        __atomic_store_n(&rpc_body(rpc, id)->mr2, replies[i].data,
+                         __ATOMIC_RELAXED);
+        pos[k] = i;
+        ids[k++] = id;
+    }
+    if (k == 0) {
+        return n;
+    }
+    sent = vso_queue_enqueue(&rpc->resp, ids, k);
+    if (sent < 0) {
+        return sent;
+    }
+    for (i = 0; i < (unsigned)sent; i++) {
+        rpc->owned &= ~(UINT32_C(1) << ids[i]);
+    }
+    /* Everything before the first unsent reply is consumed. */
+    return (unsigned)sent == k ? (int)n : (int)pos[sent];
+}
+
+int vso_rpc_send_events(VsoRpc *rpc, const rpcmsg_t *msgs, unsigned n)
+{
+    return vso_queue_send_events(&rpc->evt, msgs, n);
+}
+
+int vso_rpc_call(VsoRpc *rpc, const rpcmsg_t *msgs, unsigned n, uint16_t *ids)
+{
+    uint32_t lent = 0;
+    unsigned i, k;
+    int sent;
+
+    for (k = 0; k < n && ~(rpc->owned | lent); k++) {
+        uint16_t id = __builtin_ctz(~(rpc->owned | lent));
+
+        lent |= UINT32_C(1) << id;
+        ids[k] = id;
+        msg_store(rpc_body(rpc, id), &msgs[k]);
+    }
+    if (k == 0) {
+        return 0;
+    }
+    sent = vso_queue_enqueue(&rpc->req, ids, k);
+    if (sent < 0) {
+        return sent;
+    }
+    for (i = 0; i < (unsigned)sent; i++) {
+        rpc->owned |= UINT32_C(1) << ids[i];
+    }
+    return sent;
+}
+
+int vso_rpc_collect(VsoRpc *rpc, VsoRequest *replies, unsigned max)
+{
+    uint16_t ids[RPCMSG_BUFFER_SIZE];
+    int got, i, n = 0;
+
+    if (max > RPCMSG_BUFFER_SIZE) {
+        max = RPCMSG_BUFFER_SIZE;
+    }
+    while (n == 0) {
+        got = vso_queue_dequeue(&rpc->resp, ids, max);
+        if (got <= 0) {
+            return got;
+        }
+        for (i = 0; i < got; i++) {
+            if (!rpc_owns(rpc, ids[i])) {
+                rpc->stats.bad_id++;
+                continue;
+            }
+            rpc->owned &= ~(UINT32_C(1) << ids[i]);
+            replies[n].id = ids[i];
+            msg_load(&replies[n].msg, rpc_body(rpc, ids[i]));
+            n++;
+        }
+    }
+    return n;
+}
+
+int vso_rpc_recv_events(VsoRpc *rpc, rpcmsg_t *msgs, unsigned max)
+{
+    return vso_queue_recv_events(&rpc->evt, msgs, max);
+}
+
+unsigned vso_rpc_owned(const VsoRpc *rpc)
+{
+    return __builtin_popcount(rpc->owned);
+}
