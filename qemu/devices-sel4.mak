@@ -1,0 +1,33 @@
+# Our QEMU device set (aarch64-softmmu). build.sh installs this file as
+# configs/devices/aarch64-softmmu/sel4.mak and configures with
+# --without-default-devices --with-devices-aarch64=sel4, so only what is
+# listed here (plus what these entries `select`) is built.
+#
+# When hw/arm/virt-sel4.c lands, add CONFIG_SEL4_VIRT=y (or whatever its
+# Kconfig symbol is, declared by a hook in qemu/hooks/) and let that Kconfig
+# entry `select` the PCIe host and devices it needs.
+
+# TCG `virt` guest machine (guest-side proxy tests, iotests).
+CONFIG_ARM_VIRT=y
+
+# PCIe host bridge (GPEX) used by both virt and our machine.
+CONFIG_PCI_EXPRESS_GENERIC_BRIDGE=y
+
+# The guest's devices.
+CONFIG_VIRTIO_PCI=y
+CONFIG_VIRTIO_BLK=y
+CONFIG_VIRTIO_NET=y
+CONFIG_VIRTIO_SERIAL=y
+CONFIG_VIRTIO_RNG=y
+CONFIG_VIRTIO_9P=y
+
+# QEMU 10.2.2 with --without-default-devices: ARM_VIRT selects ACPI_CXL but
+# hw/acpi/cxl.c then needs cxl_fmws_get_all_sorted() from hw/cxl/, which is
+# only built with CXL (normally `default y`), and CXL in turn needs the
+# pxb, the CXL type-3 memory device and the PCIe root port. Without these the
+# link of qemu-system-aarch64 fails with
+#   undefined reference to `cxl_fmws_get_all_sorted'
+CONFIG_PXB=y
+CONFIG_CXL=y
+CONFIG_CXL_MEM_DEVICE=y
+CONFIG_PCIE_PORT=y

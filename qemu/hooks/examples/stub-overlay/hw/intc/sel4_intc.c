@@ -1,0 +1,12 @@
+/* SKELETON (qemu/hooks/examples/stub-overlay): build-pipeline test only */
+#include "qemu/osdep.h"
+#include "hw/sysbus.h"
+#include "qemu/module.h"
+
+static const TypeInfo sel4_intc_info = {
+    .name = "sel4-intc",
+    .parent = TYPE_SYS_BUS_DEVICE,
+    .instance_size = sizeof(SysBusDevice),
+};
+static void sel4_intc_register(void) { type_register_static(&sel4_intc_info); }
+type_init(sel4_intc_register);
