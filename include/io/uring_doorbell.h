@@ -18,7 +18,9 @@
  * Where io_uring is unavailable (or UD_FLAG_POLL forces it), the same API
  * runs on poll(2) and says so once on stderr.
  *
- * Threading: an engine is used from one thread at a time.
+ * Threading: an engine is used from one thread at a time.  Handlers may
+ * call uring_doorbell_ring(), _add() and _remove(), but not _wait() or
+ * _free().
  */
 #ifndef IO_URING_DOORBELL_H
 #define IO_URING_DOORBELL_H
@@ -65,6 +67,7 @@ typedef struct UringDoorbellStats {
     uint64_t ring_requests; /* uring_doorbell_ring() calls (>= rings) */
     uint64_t rearms;        /* poll SQEs (re)armed */
     uint64_t polled_hits;   /* busy-poll found work before sleeping */
+    uint64_t errors;        /* failed drains, rings and polls (logged once) */
 } UringDoorbellStats;
 
 UringDoorbell *uring_doorbell_new(unsigned entries, unsigned flags,
@@ -75,13 +78,25 @@ void uring_doorbell_free(UringDoorbell *ud);
 /* true when running on io_uring, false for the poll(2) fallback */
 bool uring_doorbell_is_uring(const UringDoorbell *ud);
 
-/* Returns the doorbell index (0..UD_MAX_DOORBELLS-1) or -errno. */
+/*
+ * Returns the doorbell index (0..UD_MAX_DOORBELLS-1) or -errno.  @fd stays
+ * the caller's: never closed, its flags never changed.  A wake-up can be
+ * stale, so the drain must find nothing rather than block: an O_NONBLOCK
+ * fd is drained with one read(2), a blocking one is first confirmed
+ * readable with poll(2) (one more syscall per wake-up).  Either way the
+ * engine must be the fd's only reader.
+ */
 int uring_doorbell_add(UringDoorbell *ud, int fd, UringDoorbellKind kind,
                        UringDoorbellFn *fn, void *opaque);
 /* Stops watching a doorbell; its handler is not called again. */
 void uring_doorbell_remove(UringDoorbell *ud, int index);
 
-/* How to ring the peer: an eventfd, or a function. */
+/*
+ * How to ring the peer: an eventfd, or a function.  With UD_RING_SQE the
+ * write goes out with the next uring_doorbell_wait() (sharing its
+ * io_uring_enter), or at once when rung outside a pass; the poll(2)
+ * fallback uses write(2) for both modes.
+ */
 void uring_doorbell_set_peer_fd(UringDoorbell *ud, int fd,
                                 UringDoorbellRingMode mode);
 void uring_doorbell_set_peer_fn(UringDoorbell *ud, UringDoorbellRingFn *fn,
@@ -100,7 +115,11 @@ void uring_doorbell_ring(UringDoorbell *ud);
 /*
  * Waits up to @timeout_ms (-1: forever, 0: don't block) for doorbells,
  * then runs one pass over everything that completed.  Returns the number
- * of handler calls, 0 on timeout, or -errno.
+ * of handler calls, 0 on timeout or when a signal interrupted the wait
+ * (EINTR), or -errno (-EBUSY when called from a handler).
+ * With @timeout_ms == 0, whatever the pass queued (re-arms, an SQE ring)
+ * is submitted before returning, so a caller may then sleep on
+ * uring_doorbell_get_fd().
  */
 int uring_doorbell_wait(UringDoorbell *ud, int timeout_ms);
 
@@ -111,7 +130,11 @@ int uring_doorbell_wait(UringDoorbell *ud, int timeout_ms);
  */
 int uring_doorbell_get_fd(const UringDoorbell *ud);
 
-/* A GSource that runs uring_doorbell_wait(ud, 0) in a GMainContext. */
+/*
+ * A GSource that runs uring_doorbell_wait(ud, 0) in a GMainContext, then
+ * the callback set with g_source_set_callback(), if any.  The source does
+ * not own @ud: destroy it before uring_doorbell_free().
+ */
 GSource *uring_doorbell_source_new(UringDoorbell *ud);
 
 void uring_doorbell_get_stats(const UringDoorbell *ud,
