@@ -248,29 +248,36 @@ void vso_queue_reset(VsoQueue *vq)
     vq->broken_reason[0] = '\0';
 }
 
-int vso_queue_enqueue(VsoQueue *vq, const uint16_t *ids, unsigned n)
+/*
+ * The two halves every transfer shares.  @put writes entry @k at ring
+ * position @pos; @take reads the entry whose message id is @id (already
+ * checked < 32) into slot @k of its output.  They are static and called
+ * with constant functions, so the compiler inlines them.
+ */
+typedef void QueuePutFn(VsoQueue *vq, uint32_t pos, unsigned k,
+                        const void *in);
+typedef void QueueTakeFn(VsoQueue *vq, uint16_t id, unsigned k, void *out);
+
+static int queue_put(VsoQueue *vq, unsigned n, QueuePutFn *put,
+                     const void *in)
 {
     uint32_t first;
     int got, i, ret;
 
-    for (i = 0; i < (int)n; i++) {
-        if (ids[i] >= RPCMSG_BUFFER_SIZE) {
-            return -EINVAL;
-        }
-    }
     got = queue_claim(vq, true, n, &first);
     if (got <= 0) {
         vq->stats.full += got == 0 && n > 0;
         return got;
     }
     for (i = 0; i < got; i++) {
-        ring_store(vq->q, first + i, ids[i]);
+        put(vq, first + i, i, in);
     }
     ret = queue_commit(vq, true, got);
     return ret < 0 ? ret : got;
 }
 
-int vso_queue_dequeue(VsoQueue *vq, uint16_t *ids, unsigned max)
+static int queue_take(VsoQueue *vq, unsigned max, QueueTakeFn *take,
+                      void *out)
 {
     uint32_t first;
     uint16_t id;
@@ -289,7 +296,7 @@ int vso_queue_dequeue(VsoQueue *vq, uint16_t *ids, unsigned max)
                 vq->stats.errors++;
                 continue;
             }
-            ids[valid++] = id;
+            take(vq, id, valid++, out);
         }
         ret = queue_commit(vq, false, got);
         if (ret < 0) {
@@ -297,53 +304,55 @@ int vso_queue_dequeue(VsoQueue *vq, uint16_t *ids, unsigned max)
         }
     }
     return valid;
+}
+
+static void put_id(VsoQueue *vq, uint32_t pos, unsigned k, const void *in)
+{
+    ring_store(vq->q, pos, ((const uint16_t *)in)[k]);
+}
+
+static void take_id(VsoQueue *vq, uint16_t id, unsigned k, void *out)
+{
+    ((uint16_t *)out)[k] = id;
+}
+
+/* An event's body sits at its ring position, and the entry names it. */
+static void put_event(VsoQueue *vq, uint32_t pos, unsigned k, const void *in)
+{
+    uint32_t slot = pos & RPCMSG_BUFFER_MASK;
+
+    msg_store(&vq->buf->messages[slot], &((const rpcmsg_t *)in)[k]);
+    ring_store(vq->q, slot, slot);
+}
+
+static void take_event(VsoQueue *vq, uint16_t id, unsigned k, void *out)
+{
+    msg_load(&((rpcmsg_t *)out)[k], &vq->buf->messages[id]);
+}
+
+int vso_queue_enqueue(VsoQueue *vq, const uint16_t *ids, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        if (ids[i] >= RPCMSG_BUFFER_SIZE) {
+            return -EINVAL;
+        }
+    }
+    return queue_put(vq, n, put_id, ids);
+}
+
+int vso_queue_dequeue(VsoQueue *vq, uint16_t *ids, unsigned max)
+{
+    return queue_take(vq, max, take_id, ids);
 }
 
 int vso_queue_send_events(VsoQueue *vq, const rpcmsg_t *msgs, unsigned n)
 {
-    uint32_t first, slot;
-    int got, i, ret;
-
-    got = queue_claim(vq, true, n, &first);
-    if (got <= 0) {
-        vq->stats.full += got == 0 && n > 0;
-        return got;
-    }
-    for (i = 0; i < got; i++) {
-        slot = (first + i) & RPCMSG_BUFFER_MASK;
-        msg_store(&vq->buf->messages[slot], &msgs[i]);
-        ring_store(vq->q, slot, slot);
-    }
-    ret = queue_commit(vq, true, got);
-    return ret < 0 ? ret : got;
+    return queue_put(vq, n, put_event, msgs);
 }
 
 int vso_queue_recv_events(VsoQueue *vq, rpcmsg_t *msgs, unsigned max)
 {
-    uint32_t first;
-    uint16_t id;
-    int got, i, ret, valid = 0;
-
-    while (valid == 0) {
-        got = queue_claim(vq, false, max, &first);
-        if (got <= 0) {
-            vq->stats.empty += got == 0 && max > 0;
-            return got;
-        }
-        for (i = 0; i < got; i++) {
-            id = ring_load(vq->q, first + i);
-            if (id >= RPCMSG_BUFFER_SIZE) {
-                vq->stats.errors++;
-                continue;
-            }
-            msg_load(&msgs[valid++], &vq->buf->messages[id]);
-        }
-        ret = queue_commit(vq, false, got);
-        if (ret < 0) {
-            return ret;
-        }
-    }
-    return valid;
+    return queue_take(vq, max, take_event, msgs);
 }
 
 int vso_queue_pending(VsoQueue *vq)

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "sel4/sim_transport.h"
+#include "fd-count.h"
 
 #if G_BYTE_ORDER != G_LITTLE_ENDIAN
 #error "the raw hellos below are built as little-endian memory images"
@@ -34,19 +35,6 @@
 #define PCI_BASE        UINT64_C(0x10000000)
 #define PCI_SIZE        UINT64_C(0x1000000)
 #define HELLO_WAIT_MS   2000
-
-static unsigned count_fds(void)
-{
-    GDir *dir = g_dir_open("/proc/self/fd", 0, NULL);
-    unsigned n = 0;
-
-    g_assert_nonnull(dir);
-    while (g_dir_read_name(dir)) {
-        n++;
-    }
-    g_dir_close(dir);
-    return n;
-}
 
 typedef struct TmpSock {
     char *dir;

@@ -19,6 +19,7 @@
 #include <glib.h>
 
 #include "io/uring_doorbell.h"
+#include "fd-count.h"
 
 typedef struct Mode {
     const char *name;
@@ -154,19 +155,6 @@ static UringDoorbellStats stats_of(UringDoorbell *ud)
 
     uring_doorbell_get_stats(ud, &st);
     return st;
-}
-
-static unsigned count_fds(void)
-{
-    GDir *dir = g_dir_open("/proc/self/fd", 0, NULL);
-    unsigned n = 0;
-
-    g_assert_nonnull(dir);
-    while (g_dir_read_name(dir)) {
-        n++;
-    }
-    g_dir_close(dir);
-    return n;
 }
 
 /* A thread that writes 1 to an eventfd after a delay. */
