@@ -176,8 +176,14 @@ int sim_transport_create_fds(const SimHello *hello, int fds[SIM_FD_COUNT],
     if (fds[SIM_FD_RAM] < 0) {
         goto fail;
     }
+    /*
+     * Non-blocking from birth: the device side shares these open files
+     * and must not change their flags, and its doorbell engine drains a
+     * non-blocking fd with one read() where a blocking one costs a poll()
+     * first.  Both sides only read after a poll says there is something.
+     */
     for (unsigned i = SIM_FD_DOORBELL_TO_DEVICE; i < SIM_FD_COUNT; i++) {
-        fds[i] = eventfd(0, EFD_CLOEXEC);
+        fds[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (fds[i] < 0) {
             g_set_error(errp, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_FAILED,
                         SIM_ERR_PREFIX "eventfd (%s): %s", sim_fd_names[i],

@@ -82,7 +82,8 @@
  *
  * File status flags (O_NONBLOCK) of the received descriptors are shared
  * with the VMM's copies (same open file description): neither side may
- * change them.  Wait with poll/io_uring instead.
+ * change them.  sim_transport_create_fds() makes the eventfds O_NONBLOCK
+ * from the start; wait with poll/io_uring, then read.
  */
 #ifndef SEL4_SIM_TRANSPORT_H
 #define SEL4_SIM_TRANSPORT_H

@@ -1,0 +1,76 @@
+/*
+ * The simulated seL4 VMM: state shared by its source files (private).
+ *
+ * Copyright (c) 2026 The sel4-qemu-uring authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef SEL4_VMM_SIM_INT_H
+#define SEL4_VMM_SIM_INT_H
+
+#include "sel4/sim_transport.h"
+#include "vmm-sim.h"
+
+/* What the VMM remembers of one lent message id. */
+typedef enum VmmSimPendingState {
+    VMM_SIM_FREE = 0,
+    VMM_SIM_WAITING,            /* sent, no reply yet */
+    VMM_SIM_ABANDONED,          /* its caller gave up (timeout) */
+} VmmSimPendingState;
+
+/*
+ * The caller waiting for a batch of requests.  A reply is stored at once
+ * in acc[idx] and its message id freed: within a batch of more than 32
+ * accesses, ids are reused.
+ */
+typedef struct VmmSimBatch {
+    VmmSimAccess *acc;
+    unsigned done;              /* replies stored */
+} VmmSimBatch;
+
+typedef struct VmmSimPending {
+    VmmSimPendingState state;
+    uint64_t mr0;               /* as sent: the reply must echo it */
+    VmmSimBatch *batch;         /* while WAITING */
+    unsigned idx;               /* in batch->acc */
+} VmmSimPending;
+
+struct VmmSim {
+    VmmSimConfig cfg;
+    char *socket_path;
+    SimHello hello;
+    int fds[SIM_FD_COUNT];
+    SimRegions regions;
+    int listen_fd;
+    int conn;
+    bool peer_gone;
+    bool started;
+
+    VsoRpc rpc;
+    VmmSimPending pending[RPCMSG_BUFFER_SIZE];
+
+    VmmSimPciDev devs[RPC_MAX_PCIDEV];
+    unsigned ndevs;
+    int dev_by_index[RPC_MAX_PCIDEV];   /* position in devs[], or -1 */
+    uint8_t intx_line[RPC_MAX_PCIDEV];  /* guest-written LINE, per index */
+    VmmSimRegion mmio_regions[VMM_SIM_MAX_REGIONS];
+    unsigned nregions;
+
+    bool irq_level[VMM_SIM_MAX_IRQ];
+    uint64_t irq_count[VMM_SIM_MAX_IRQ];
+
+    VmmSimStats stats;
+};
+
+/* vmm-sim-mmio.c: store the reply @data of request @p, free its id. */
+void vmm_sim_complete(VmmSimPending *p, uint64_t data);
+
+/* vmm-sim-events.c: take one devevt message. */
+void vmm_sim_handle_event(VmmSim *sim, const rpcmsg_t *msg);
+
+/*
+ * vmm-sim.c: one round of waiting (up to @timeout_ms) and taking replies
+ * and events; see vmm_sim_poll().
+ */
+int vmm_sim_pump(VmmSim *sim, int timeout_ms);
+
+#endif /* SEL4_VMM_SIM_INT_H */

@@ -1,0 +1,399 @@
+/*
+ * The simulated seL4 VMM: lifecycle, the doorbells and the poll loop.
+ *
+ * Copyright (c) 2026 The sel4-qemu-uring authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * The wait is a plain poll(2) on two fds: the device -> VMM doorbell
+ * eventfd and the connection socket.  The io_uring engine
+ * (io/uring_doorbell.c) only watches doorbells, while the simulator must
+ * notice the device side's death in the same wait, and it runs one
+ * blocked "vCPU" at a time, so a ring of its own would buy nothing.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vmm-sim-int.h"
+
+G_DEFINE_QUARK(vmm-sim-error-quark, vmm_sim_error)
+
+static void config_defaults(VmmSimConfig *c)
+{
+    if (!c->vmid) {
+        c->vmid = VMM_SIM_DEFAULT_VMID;
+    }
+    if (!c->ram_size) {
+        c->ram_base = c->ram_base ? c->ram_base : VMM_SIM_DEFAULT_RAM_BASE;
+        c->ram_size = VMM_SIM_DEFAULT_RAM_SIZE;
+    }
+    if (!c->ram_base) {
+        c->ram_base = VMM_SIM_DEFAULT_RAM_BASE;
+    }
+    if (!c->pci_mmio_size) {
+        c->pci_mmio_base = VMM_SIM_DEFAULT_PCI_MMIO_BASE;
+        c->pci_mmio_size = VMM_SIM_DEFAULT_PCI_MMIO_SIZE;
+    }
+    if (!c->gicv2m_base) {
+        c->gicv2m_base = VMM_SIM_DEFAULT_GICV2M_BASE;
+    }
+    if (!c->msi_spi_count) {
+        c->msi_spi_base = VMM_SIM_DEFAULT_MSI_SPI_BASE;
+        c->msi_spi_count = VMM_SIM_DEFAULT_MSI_SPI_COUNT;
+    }
+    if (!c->timeout_ms) {
+        c->timeout_ms = VMM_SIM_DEFAULT_TIMEOUT_MS;
+    }
+}
+
+VmmSim *vmm_sim_new(const VmmSimConfig *cfg, GError **errp)
+{
+    VmmSim *sim;
+    unsigned i;
+
+    if (!cfg || !cfg->socket_path) {
+        g_set_error(errp, VMM_SIM_ERROR, VMM_SIM_ERROR_INVALID,
+                    "vmm-sim: no socket path");
+        return NULL;
+    }
+    sim = g_new0(VmmSim, 1);
+    sim->cfg = *cfg;
+    config_defaults(&sim->cfg);
+    sim->socket_path = g_strdup(cfg->socket_path);
+    sim->cfg.socket_path = sim->socket_path;
+    sim->listen_fd = sim->conn = -1;
+    for (i = 0; i < SIM_FD_COUNT; i++) {
+        sim->fds[i] = -1;
+    }
+    for (i = 0; i < RPC_MAX_PCIDEV; i++) {
+        sim->dev_by_index[i] = -1;
+    }
+    if (sim->cfg.msi_spi_base < 32 ||
+        sim->cfg.msi_spi_base + sim->cfg.msi_spi_count > VMM_SIM_MAX_IRQ) {
+        g_set_error(errp, VMM_SIM_ERROR, VMM_SIM_ERROR_INVALID,
+                    "vmm-sim: MSI SPI range %u+%u outside 32..%u",
+                    sim->cfg.msi_spi_base, sim->cfg.msi_spi_count,
+                    VMM_SIM_MAX_IRQ - 1);
+        goto fail;
+    }
+
+    sim_hello_init(&sim->hello, sim->cfg.vmid, sim->cfg.ram_base,
+                   sim->cfg.ram_size, sim->cfg.pci_mmio_base,
+                   sim->cfg.pci_mmio_size);
+    if (sim_transport_create_fds(&sim->hello, sim->fds, errp) < 0) {
+        goto fail;
+    }
+    /* Check our own hello as the device side will (overlaps, sizes). */
+    if (!sim_transport_validate(&sim->hello, sim->fds, errp) ||
+        sim_transport_map(&sim->hello, sim->fds, &sim->regions, errp) < 0) {
+        goto fail;
+    }
+    if (vso_rpc_init(&sim->rpc, sim->regions.iobuf, RPC_IOBUF_SIZE,
+                     VSO_RPC_DRIVER, RPC_QUEUE_DRVRPC_REQ) < 0) {
+        g_set_error(errp, VMM_SIM_ERROR, VMM_SIM_ERROR_FAILED,
+                    "vmm-sim: cannot attach to the iobuf");
+        goto fail;
+    }
+    /* The VMM owns the queues at boot. */
+    for (i = 0; i < RPC_QUEUE_COUNT; i++) {
+        VsoQueue q;
+
+        vso_queue_init(&q, &sim->rpc.iobuf->queues[i], NULL, "boot");
+        vso_queue_reset(&q);
+    }
+    sim->listen_fd = sim_transport_listen(sim->socket_path, errp);
+    if (sim->listen_fd < 0) {
+        goto fail;
+    }
+    return sim;
+
+fail:
+    vmm_sim_free(sim);
+    return NULL;
+}
+
+bool vmm_sim_accept(VmmSim *sim, int timeout_ms, GError **errp)
+{
+    struct pollfd pfd = { .fd = sim->listen_fd, .events = POLLIN };
+    int r;
+
+    if (sim->conn >= 0) {
+        g_set_error(errp, VMM_SIM_ERROR, VMM_SIM_ERROR_INVALID,
+                    "vmm-sim: a device side is already connected");
+        return false;
+    }
+    do {
+        r = poll(&pfd, 1, timeout_ms);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        g_set_error(errp, VMM_SIM_ERROR, VMM_SIM_ERROR_FAILED,
+                    "vmm-sim: poll on %s: %s", sim->socket_path,
+                    g_strerror(errno));
+        return false;
+    }
+    if (r == 0) {
+        g_set_error(errp, VMM_SIM_ERROR, VMM_SIM_ERROR_TIMEOUT,
+                    "vmm-sim: no device side connected to %s within %d ms",
+                    sim->socket_path, timeout_ms);
+        return false;
+    }
+    sim->conn = sim_transport_accept(sim->listen_fd, errp);
+    if (sim->conn < 0) {
+        return false;
+    }
+    if (sim_transport_send_hello(sim->conn, &sim->hello, sim->fds,
+                                 errp) < 0) {
+        close(sim->conn);
+        sim->conn = -1;
+        return false;
+    }
+    return true;
+}
+
+void vmm_sim_free(VmmSim *sim)
+{
+    if (!sim) {
+        return;
+    }
+    if (sim->conn >= 0) {
+        close(sim->conn);
+    }
+    if (sim->listen_fd >= 0) {
+        close(sim->listen_fd);
+        unlink(sim->socket_path);
+    }
+    sim_transport_unmap(&sim->regions);
+    sim_transport_close_fds(sim->fds);
+    g_free(sim->socket_path);
+    g_free(sim);
+}
+
+void vmm_sim_ring(VmmSim *sim)
+{
+    uint64_t one = 1;
+    uint32_t *consume =
+        (uint32_t *)(sim->regions.event_bar + SIM_EVENT_BAR_CONSUME);
+
+    /* The CONSUME counter is informational in `sim`; the eventfd rings. */
+    __atomic_fetch_add(consume, 1, __ATOMIC_RELEASE);
+    if (write(sim->fds[SIM_FD_DOORBELL_TO_DEVICE], &one, sizeof(one)) ==
+        sizeof(one)) {
+        sim->stats.doorbells_tx++;
+    }
+}
+
+static void take_replies(VmmSim *sim, int *taken)
+{
+    VsoRequest rep[RPCMSG_BUFFER_SIZE];
+    int n, i;
+
+    while ((n = vso_rpc_collect(&sim->rpc, rep, RPCMSG_BUFFER_SIZE)) > 0) {
+        for (i = 0; i < n; i++) {
+            VmmSimPending *p = &sim->pending[rep[i].id];
+
+            sim->stats.replies++;
+            (*taken)++;
+            if (p->state == VMM_SIM_ABANDONED) {
+                sim->stats.late_replies++;
+                p->state = VMM_SIM_FREE;
+                continue;
+            }
+            if (p->state != VMM_SIM_WAITING) {
+                /* vso_rpc only hands back ids it lent: cannot happen */
+                sim->stats.protocol_errors++;
+                continue;
+            }
+            if (rep[i].msg.mr0 != p->mr0) {
+                /* The device may only write mr2 of a reply. */
+                sim->stats.protocol_errors++;
+                sim->stats.bad_replies++;
+            }
+            vmm_sim_complete(p, rep[i].msg.mr2);
+        }
+    }
+}
+
+static void take_events(VmmSim *sim, int *taken)
+{
+    rpcmsg_t msgs[RPCMSG_BUFFER_SIZE];
+    int pending = vso_queue_pending(&sim->rpc.evt);
+    int n, i;
+
+    while ((n = vso_rpc_recv_events(&sim->rpc, msgs,
+                                    RPCMSG_BUFFER_SIZE)) > 0) {
+        for (i = 0; i < n; i++) {
+            sim->stats.events++;
+            (*taken)++;
+            vmm_sim_handle_event(sim, &msgs[i]);
+        }
+    }
+    /*
+     * A full devevt is back-pressure: the device side retries after our
+     * next doorbell, so give it one now that there is room.
+     */
+    if (pending >= (int)RPCMSG_BUFFER_SIZE && sim->conn >= 0 &&
+        !sim->peer_gone) {
+        vmm_sim_ring(sim);
+    }
+}
+
+int vmm_sim_pump(VmmSim *sim, int timeout_ms)
+{
+    struct pollfd pfd[2] = {
+        { .fd = sim->fds[SIM_FD_DOORBELL_TO_VMM], .events = POLLIN },
+        { .fd = sim->conn, .events = POLLIN | POLLRDHUP },
+    };
+    int taken = 0;
+    int r;
+
+    if (sim->conn < 0) {
+        return -ENOTCONN;
+    }
+    /* A doorbell is only a hint: look at the queues first. */
+    take_replies(sim, &taken);
+    take_events(sim, &taken);
+    if (taken || sim->peer_gone) {
+        return sim->peer_gone && !taken ? -EPIPE : taken;
+    }
+
+    do {
+        r = poll(pfd, 2, timeout_ms);
+    } while (r < 0 && errno == EINTR);
+    if (r <= 0) {
+        return 0;
+    }
+    if (pfd[0].revents & POLLIN) {
+        uint64_t count;
+
+        /* We are the only reader and it is readable: does not block. */
+        if (read(pfd[0].fd, &count, sizeof(count)) == sizeof(count)) {
+            sim->stats.doorbells_rx++;
+        }
+    }
+    if (pfd[1].revents) {
+        /*
+         * Hang-up, error, or bytes after the hello (a violation treated
+         * the same): the device side is dead to us.
+         */
+        sim->peer_gone = true;
+    }
+    take_replies(sim, &taken);
+    take_events(sim, &taken);
+    return sim->peer_gone && !taken ? -EPIPE : taken;
+}
+
+int vmm_sim_poll(VmmSim *sim, int timeout_ms)
+{
+    return vmm_sim_pump(sim, timeout_ms);
+}
+
+bool vmm_sim_wait_for(VmmSim *sim, VmmSimCond *cond, void *opaque,
+                      int timeout_ms)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+
+    for (;;) {
+        gint64 left;
+
+        if (cond(sim, opaque)) {
+            return true;
+        }
+        left = (deadline - g_get_monotonic_time()) / 1000;
+        if (left <= 0 || sim->conn < 0) {
+            return false;
+        }
+        if (vmm_sim_pump(sim, (int)MIN(left, 100)) < 0) {
+            return cond(sim, opaque);
+        }
+    }
+}
+
+static bool cond_started(VmmSim *sim, void *opaque)
+{
+    return sim->started;
+}
+
+bool vmm_sim_wait_started(VmmSim *sim, int timeout_ms)
+{
+    return vmm_sim_wait_for(sim, cond_started, NULL, timeout_ms);
+}
+
+/* ---- accessors ---- */
+
+const VmmSimConfig *vmm_sim_config(const VmmSim *sim)
+{
+    return &sim->cfg;
+}
+
+const char *vmm_sim_socket_path(const VmmSim *sim)
+{
+    return sim->socket_path;
+}
+
+void *vmm_sim_ram(const VmmSim *sim)
+{
+    return sim->regions.ram;
+}
+
+uint64_t vmm_sim_ram_size(const VmmSim *sim)
+{
+    return sim->cfg.ram_size;
+}
+
+void *vmm_sim_gpa_to_host(const VmmSim *sim, uint64_t gpa, uint64_t len)
+{
+    uint64_t off = gpa - sim->cfg.ram_base;
+
+    if (gpa < sim->cfg.ram_base || off > sim->cfg.ram_size ||
+        len > sim->cfg.ram_size - off) {
+        return NULL;
+    }
+    return (uint8_t *)sim->regions.ram + off;
+}
+
+bool vmm_sim_connected(const VmmSim *sim)
+{
+    return sim->conn >= 0 && !sim->peer_gone;
+}
+
+bool vmm_sim_started(const VmmSim *sim)
+{
+    return sim->started;
+}
+
+bool vmm_sim_peer_gone(const VmmSim *sim)
+{
+    return sim->peer_gone;
+}
+
+const VmmSimPciDev *vmm_sim_pci_devs(const VmmSim *sim, unsigned *n)
+{
+    *n = sim->ndevs;
+    return sim->devs;
+}
+
+const VmmSimPciDev *vmm_sim_pci_dev(const VmmSim *sim, unsigned index)
+{
+    if (index >= RPC_MAX_PCIDEV || sim->dev_by_index[index] < 0) {
+        return NULL;
+    }
+    return &sim->devs[sim->dev_by_index[index]];
+}
+
+const VmmSimRegion *vmm_sim_regions(const VmmSim *sim, unsigned *n)
+{
+    *n = sim->nregions;
+    return sim->mmio_regions;
+}
+
+void vmm_sim_get_stats(const VmmSim *sim, VmmSimStats *stats)
+{
+    *stats = sim->stats;
+}
+
+const VsoRpc *vmm_sim_rpc(const VmmSim *sim)
+{
+    return &sim->rpc;
+}
