@@ -294,9 +294,10 @@ static void test_timeout(gconstpointer data)
     t0 = g_get_monotonic_time();
     g_assert_cmpint(uring_doorbell_wait(ud, 50), ==, 0);
     g_assert_cmpint(g_get_monotonic_time() - t0, >=, 45 * 1000);
+    /* wait(0) must not block: it would sleep forever, not for a second */
     t0 = g_get_monotonic_time();
     g_assert_cmpint(uring_doorbell_wait(ud, 0), ==, 0);
-    g_assert_cmpint(g_get_monotonic_time() - t0, <, 20 * 1000);
+    g_assert_cmpint(g_get_monotonic_time() - t0, <, G_USEC_PER_SEC);
     g_assert_cmpuint(h.calls, ==, 0);
     uring_doorbell_free(ud);
     close(fd);
@@ -585,7 +586,6 @@ static void test_add_remove_in_pass(gconstpointer data)
     const Mode *m = data;
     UringDoorbell *ud = engine_new(m->flags);
     int fd0 = efd_new(true), fd1 = efd_new(true);
-    gint64 t0;
     Hits h0, h1;
 
     if (!ud) {
@@ -604,9 +604,8 @@ static void test_add_remove_in_pass(gconstpointer data)
     g_assert_cmpint(uring_doorbell_wait(ud, 1000), ==, 1);
     g_assert_cmpint(uring_doorbell_wait(ud, 50), ==, 0);
     g_assert_cmpuint(h1.calls, ==, 0);
-    t0 = g_get_monotonic_time();
+    /* free() warns, and the warning is fatal here, if it had to give up */
     uring_doorbell_free(ud);
-    g_assert_cmpint(g_get_monotonic_time() - t0, <, 500 * 1000);
     close(fd0);
     close(fd1);
 }
@@ -856,12 +855,17 @@ static void test_busy_poll_miss(gconstpointer data)
     }
     hits_init(&h, ud);
     add_efd(ud, fd, &h);
-    uring_doorbell_set_poll(ud, 300 * 1000, poller_fn, &p);
+    /*
+     * On io_uring, a ready doorbell ends the busy-poll long before its
+     * 3 s run out; the poll(2) fallback polls the whole time.
+     */
+    uring_doorbell_set_poll(ud, uring_doorbell_is_uring(ud) ?
+                            3 * G_USEC_PER_SEC : 100 * 1000, poller_fn, &p);
     efd_signal(fd, 1);
     t0 = g_get_monotonic_time();
     g_assert_cmpint(uring_doorbell_wait(ud, 1000), ==, 1);
     if (uring_doorbell_is_uring(ud)) {
-        g_assert_cmpint(g_get_monotonic_time() - t0, <, 150 * 1000);
+        g_assert_cmpint(g_get_monotonic_time() - t0, <, 2 * G_USEC_PER_SEC);
     }
     g_assert_cmpuint(p.calls, >=, 1);
     g_assert_cmpuint(h.last, ==, 1);
@@ -1068,7 +1072,6 @@ static void test_teardown(gconstpointer data)
     int fd[3], peer;
     unsigned before, i;
     UringDoorbell *ud;
-    gint64 t0;
     Hits h[3];
 
     for (i = 0; i < 3; i++) {
@@ -1093,9 +1096,8 @@ static void test_teardown(gconstpointer data)
     if (uring_doorbell_is_uring(ud)) {
         g_assert_cmpuint(efd_take(peer), ==, 0);   /* ring still queued */
     }
-    t0 = g_get_monotonic_time();
+    /* free() warns, and the warning is fatal here, if it had to give up */
     uring_doorbell_free(ud);
-    g_assert_cmpint(g_get_monotonic_time() - t0, <, 500 * 1000);
     g_assert_cmpuint(efd_take(peer), ==, 1);
     g_assert_cmpuint(count_fds(), ==, before);
 

@@ -511,18 +511,15 @@ static void test_death_pending_read(void)
 {
     Fixture f;
     GError *err = NULL;
-    gint64 t0;
     uint64_t v;
 
+    /* Death is seen by the socket's hang-up: PEER_GONE, not TIMEOUT. */
     fixture_start(&f, false, 0);
-    t0 = g_get_monotonic_time();
     g_assert_false(vmm_sim_mmio_read(f.sim, 1, AS_GLOBAL, DIE_REG, 4, &v,
                                      &err));
     g_assert_error(err, VMM_SIM_ERROR, VMM_SIM_ERROR_PEER_GONE);
     g_test_message("%s", err->message);
     g_clear_error(&err);
-    /* well before the 2 s reply timeout */
-    g_assert_cmpint(g_get_monotonic_time() - t0, <, 1000 * 1000);
     g_assert_true(vmm_sim_peer_gone(f.sim));
     g_assert_cmpuint(stats_of(f.sim).timeouts, ==, 0);
 
@@ -546,8 +543,9 @@ static void test_timeout(void)
                                      &err));
     g_assert_error(err, VMM_SIM_ERROR, VMM_SIM_ERROR_TIMEOUT);
     g_clear_error(&err);
+    /* the 200 ms configured, not the 2 s default */
     g_assert_cmpint(g_get_monotonic_time() - t0, >=, 190 * 1000);
-    g_assert_cmpint(g_get_monotonic_time() - t0, <, 1000 * 1000);
+    g_assert_cmpint(g_get_monotonic_time() - t0, <, 1800 * 1000);
     g_assert_cmpuint(stats_of(f.sim).timeouts, ==, 1);
     /* the abandoned id stays lent; the VMM keeps working */
     g_assert_cmpuint(vso_rpc_owned(vmm_sim_rpc(f.sim)), ==, 1);
