@@ -3,9 +3,8 @@
 # --without-default-devices --with-devices-aarch64=sel4, so only what is
 # listed here (plus what these entries `select`) is built.
 #
-# When hw/arm/virt-sel4.c lands, add CONFIG_SEL4_VIRT=y (or whatever its
-# Kconfig symbol is, declared by a hook in qemu/hooks/) and let that Kconfig
-# entry `select` the PCIe host and devices it needs.
+# CONFIG_SEL4_VIRT (below) is our machine; its Kconfig entry (declared by
+# qemu/hooks/10-sel4-wiring.sh) selects the PCIe host and devices it needs.
 
 # TCG `virt` guest machine (guest-side proxy tests, iotests).
 CONFIG_ARM_VIRT=y
@@ -31,3 +30,7 @@ CONFIG_PXB=y
 CONFIG_CXL=y
 CONFIG_CXL_MEM_DEVICE=y
 CONFIG_PCIE_PORT=y
+
+# Our machine (hw/arm/virt-sel4.c; Kconfig symbol declared by
+# qemu/hooks/10-sel4-wiring.sh). Needs the sel4 accelerator.
+CONFIG_SEL4_VIRT=y

@@ -1,0 +1,125 @@
+/*
+ * virt-sel4: the device side of a guest that runs under the seL4 VMM.
+ *
+ * Copyright (c) 2026 The sel4-qemu-uring authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * No CPUs: the guest's vCPUs belong to the VMM.  This machine holds what
+ * the guest's devices need to see:
+ *  - the guest's RAM, at the guest-physical address the VMM announced.
+ *    The sel4 accelerator already mapped the VMM's RAM memfd (shared, so
+ *    the guest and the VMM see our DMA), and we wrap that mapping with
+ *    memory_region_init_ram_ptr(): one mapping, owned by the accelerator,
+ *    no second mmap of the same fd;
+ *  - a GPEX PCIe host: its ECAM is mapped only so QEMU's own code can find
+ *    the bus (the guest's config accesses come as AS_PCIDEV requests), the
+ *    MMIO window is aliased 1:1 at the VMM's pci_mmio_base/size, and the
+ *    PIO window follows it.  The devices on its root bus are the guest's
+ *    devices.
+ * It only works with -accel sel4.
+ */
+#include "qemu/osdep.h"
+#include "qemu/error-report.h"
+#include "qemu/units.h"
+#include "qapi/error.h"
+#include "hw/boards.h"
+#include "hw/arm/machines-qom.h"
+#include "hw/pci/pci_host.h"
+#include "hw/pci/pcie_host.h"
+#include "hw/pci-host/gpex.h"
+#include "hw/sysbus.h"
+#include "hw/qdev-properties.h"
+#include "system/address-spaces.h"
+#include "system/memory.h"
+#include "system/sel4.h"
+
+/*
+ * The ECAM is not guest-visible (config goes through the VMM); it only
+ * needs a free spot in our address space, below the usual PCI windows.
+ */
+#define VIRT_SEL4_ECAM_BASE     0x4010000000ULL
+#define VIRT_SEL4_ECAM_SIZE     (16 * MiB)  /* 16 buses */
+
+static bool ranges_overlap64(uint64_t a, uint64_t alen, uint64_t b,
+                             uint64_t blen)
+{
+    return a < b + blen && b < a + alen;
+}
+
+static void virt_sel4_init(MachineState *ms)
+{
+    MemoryRegion *sysmem = get_system_memory();
+    Sel4GuestLayout layout;
+    MemoryRegion *ram, *ecam_alias, *mmio_alias;
+    DeviceState *dev;
+    PCIHostState *pci;
+
+    if (!sel4_enabled() || !sel4_guest_layout(&layout)) {
+        error_report("machine virt-sel4 needs -accel sel4 (it has no CPUs; "
+                     "the seL4 VMM runs the guest)");
+        exit(1);
+    }
+    if (ranges_overlap64(VIRT_SEL4_ECAM_BASE, VIRT_SEL4_ECAM_SIZE,
+                         layout.ram_base, layout.ram_size) ||
+        ranges_overlap64(VIRT_SEL4_ECAM_BASE, VIRT_SEL4_ECAM_SIZE,
+                         layout.pci_mmio_base,
+                         layout.pci_mmio_size + layout.pci_pio_size)) {
+        error_report("virt-sel4: the VMM's RAM or PCI window overlaps our "
+                     "ECAM at 0x%llx", VIRT_SEL4_ECAM_BASE);
+        exit(1);
+    }
+
+    ram = g_new0(MemoryRegion, 1);
+    memory_region_init_ram_ptr(ram, OBJECT(ms), "virt-sel4.ram",
+                               layout.ram_size, layout.ram);
+    memory_region_add_subregion(sysmem, layout.ram_base, ram);
+
+    dev = qdev_new(TYPE_GPEX_HOST);
+    sysbus_realize_and_unref(SYS_BUS_DEVICE(dev), &error_fatal);
+
+    ecam_alias = g_new0(MemoryRegion, 1);
+    memory_region_init_alias(ecam_alias, OBJECT(dev), "pcie-ecam",
+                             sysbus_mmio_get_region(SYS_BUS_DEVICE(dev), 0),
+                             0, VIRT_SEL4_ECAM_SIZE);
+    memory_region_add_subregion(sysmem, VIRT_SEL4_ECAM_BASE, ecam_alias);
+
+    /* PCI addresses == guest-physical addresses inside the window */
+    mmio_alias = g_new0(MemoryRegion, 1);
+    memory_region_init_alias(mmio_alias, OBJECT(dev), "pcie-mmio",
+                             sysbus_mmio_get_region(SYS_BUS_DEVICE(dev), 1),
+                             layout.pci_mmio_base, layout.pci_mmio_size);
+    memory_region_add_subregion(sysmem, layout.pci_mmio_base, mmio_alias);
+
+    sysbus_mmio_map(SYS_BUS_DEVICE(dev), 2,
+                    layout.pci_mmio_base + layout.pci_mmio_size);
+
+    pci = PCI_HOST_BRIDGE(dev);
+    sel4_set_pci_root_bus(pci->bus);
+}
+
+/*
+ * Modern-only virtio (device IDs 0x1040 + type, no legacy I/O BAR): the
+ * guest's driver talks to the devices through MMIO BARs the VMM forwards.
+ * -global virtio-pci.disable-legacy=off still overrides it.
+ */
+static GlobalProperty virt_sel4_globals[] = {
+    { "virtio-pci", "disable-legacy", "on" },
+};
+
+static void virt_sel4_machine_init(MachineClass *mc)
+{
+    compat_props_add(mc->compat_props, virt_sel4_globals,
+                     G_N_ELEMENTS(virt_sel4_globals));
+    mc->desc = "seL4 device VM: devices of a guest run by the seL4 VMM "
+               "(needs -accel sel4)";
+    mc->init = virt_sel4_init;
+    mc->max_cpus = 1;
+    /* RAM is the VMM's, from the accelerator: no -m backend */
+    mc->default_ram_size = 0;
+    mc->default_ram_id = NULL;
+    mc->no_serial = 1;
+    mc->no_parallel = 1;
+    mc->no_floppy = 1;
+    mc->no_cdrom = 1;
+}
+DEFINE_MACHINE_AARCH64("virt-sel4", virt_sel4_machine_init)

@@ -1,0 +1,409 @@
+/*
+ * End-to-end: the simulated VMM drives a real qemu-system-aarch64 running
+ * -accel sel4 -machine virt-sel4 with five virtio-pci devices.
+ *
+ * Copyright (c) 2026 The sel4-qemu-uring authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * usage: test-qemu-boot QEMU_BINARY
+ * Exit 77 (skip) when QEMU_BINARY is empty or does not exist.  TAP-style
+ * output; meson runs it with the exit-code protocol so that 77 is a skip.
+ *
+ * Checks: -accel help lists sel4; -machine help lists virt-sel4;
+ * transport=bogus is refused with a message naming 'transport'; QEMU
+ * attaches, registers one PCI device per -device and sends START_VM; each
+ * device's vendor/device ID and BAR sizes read through AS_PCIDEV config
+ * requests; SIGTERM ends QEMU; and a QEMU whose VMM hangs up exits
+ * non-zero saying so.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+
+#include "vmm-sim.h"
+
+#define N_DEVICES       5
+#define TIMEOUT_MS      20000
+
+static const char *qemu;
+static char *tmpdir;
+static int n_test;
+static int n_fail;
+
+static void ok(bool cond, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void ok(bool cond, const char *fmt, ...)
+{
+    va_list ap;
+
+    n_test++;
+    if (!cond) {
+        n_fail++;
+    }
+    printf("%s %d - ", cond ? "ok" : "not ok", n_test);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+}
+
+static void diag_file(const char *path)
+{
+    g_autofree char *text = NULL;
+
+    if (g_file_get_contents(path, &text, NULL, NULL) && *text) {
+        g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+
+        for (char **l = lines; *l; l++) {
+            if (**l) {
+                printf("# qemu: %s\n", *l);
+            }
+        }
+    }
+}
+
+/* Run QEMU with @args to completion; returns its wait status. */
+static int run_qemu_sync(const char *const *args, char **out)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autofree char *o = NULL, *e = NULL;
+    g_autoptr(GError) err = NULL;
+    int status = -1;
+
+    g_ptr_array_add(argv, (char *)qemu);
+    for (; *args; args++) {
+        g_ptr_array_add(argv, (char *)*args);
+    }
+    g_ptr_array_add(argv, NULL);
+    if (!g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT,
+                      NULL, NULL, &o, &e, &status, &err)) {
+        printf("# spawn %s: %s\n", qemu, err->message);
+        *out = g_strdup("");
+        return -1;
+    }
+    *out = g_strconcat(o, e, NULL);
+    return status;
+}
+
+/* Start QEMU on @sock with the five devices; stderr+stdout to @log. */
+static pid_t spawn_qemu(const char *sock, const char *log)
+{
+    g_autofree char *accel = g_strdup_printf(
+        "sel4,transport=sim,socket=%s,loop=aio", sock);
+    g_autofree char *disk = g_build_filename(tmpdir, "disk.raw", NULL);
+    g_autofree char *drive = g_strdup_printf(
+        "if=none,id=d0,file=%s,format=raw", disk);
+    g_autofree char *share = g_build_filename(tmpdir, "share", NULL);
+    g_autofree char *fsdev = g_strdup_printf(
+        "local,id=f0,path=%s,security_model=none", share);
+    const char *argv[] = {
+        qemu, "-nodefaults", "-display", "none",
+        "-machine", "virt-sel4", "-accel", accel,
+        "-device", "virtio-blk-pci,drive=d0", "-drive", drive,
+        "-device", "virtio-net-pci,netdev=n0,romfile=",
+        "-netdev", "hubport,id=n0,hubid=0",
+        "-device", "virtio-rng-pci",
+        "-device", "virtio-serial-pci",
+        "-device", "virtio-9p-pci,fsdev=f0,mount_tag=t",
+        "-fsdev", fsdev,
+        NULL
+    };
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        execv(qemu, (char **)argv);
+        fprintf(stderr, "exec %s: %s\n", qemu, strerror(errno));
+        _exit(127);
+    }
+    return pid;
+}
+
+/* waitpid with a timeout; returns the status, or -1 on timeout. */
+static int wait_child(pid_t pid, int timeout_ms)
+{
+    gint64 end = g_get_monotonic_time() + timeout_ms * 1000LL;
+    int status;
+
+    for (;;) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+
+        if (r == pid) {
+            return status;
+        }
+        if (g_get_monotonic_time() > end) {
+            return -1;
+        }
+        g_usleep(10 * 1000);
+    }
+}
+
+static void kill_and_reap(pid_t pid)
+{
+    if (wait_child(pid, 0) == -1) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+}
+
+static void test_help_and_bad_args(void)
+{
+    const char *accel_help[] = { "-accel", "help", NULL };
+    const char *machine_help[] = { "-machine", "help", NULL };
+    const char *bogus[] = {
+        "-nodefaults", "-display", "none", "-machine", "virt-sel4",
+        "-accel", "sel4,transport=bogus", NULL
+    };
+    const char *no_sel4[] = {
+        "-nodefaults", "-display", "none", "-machine", "virt-sel4",
+        "-accel", "qtest", NULL
+    };
+    g_autofree char *out1 = NULL, *out2 = NULL, *out3 = NULL, *out4 = NULL;
+    int st;
+
+    st = run_qemu_sync(accel_help, &out1);
+    ok(st == 0 && strstr(out1, "sel4"), "-accel help lists sel4");
+    st = run_qemu_sync(machine_help, &out2);
+    ok(st == 0 && strstr(out2, "virt-sel4"), "-machine help lists virt-sel4");
+    st = run_qemu_sync(bogus, &out3);
+    ok(st != 0 && WIFEXITED(st) && strstr(out3, "transport"),
+       "transport=bogus refused: %s", g_strstrip(out3));
+    st = run_qemu_sync(no_sel4, &out4);
+    ok(st != 0 && WIFEXITED(st) && strstr(out4, "-accel sel4"),
+       "virt-sel4 without -accel sel4 refused: %s", g_strstrip(out4));
+}
+
+/* Size a BAR word: write all-ones, read back, restore. */
+static bool bar_probe(VmmSim *sim, unsigned dev, unsigned off,
+                      uint64_t *probe, GError **errp)
+{
+    uint64_t orig;
+
+    return vmm_sim_config_read(sim, dev, off, 4, &orig, errp) &&
+           vmm_sim_config_write(sim, dev, off, 4, 0xffffffff, errp) &&
+           vmm_sim_config_read(sim, dev, off, 4, probe, errp) &&
+           vmm_sim_config_write(sim, dev, off, 4, orig, errp);
+}
+
+/* @lo: the probed low word; @hi: the probed high word (64-bit BARs). */
+static uint64_t bar_size(uint64_t lo, uint64_t hi)
+{
+    uint64_t mask;
+
+    if (!lo) {
+        return 0;
+    }
+    mask = (lo & 1) ? ~UINT64_C(3) : ~UINT64_C(0xf);
+    if (lo & 1) {
+        hi = 0xffffffff;    /* I/O BARs are 32-bit */
+    }
+    return ~(((hi << 32) | lo) & mask) + 1;
+}
+
+/*
+ * AS_GLOBAL: map device 0's BAR4 (virtio common config at offset 0) inside
+ * the PCI window, enable memory decoding and read the device's feature
+ * word 1 (VIRTIO_F_VERSION_1 is its bit 0).  Then a read where nothing is
+ * mapped: QEMU must still reply, with all-ones.
+ */
+static void test_bar_access(VmmSim *sim)
+{
+    const VmmSimConfig *cfg = vmm_sim_config(sim);
+    uint64_t bar = cfg->pci_mmio_base + 0x100000;
+    uint64_t cmd = 0, feat = 0, hole = 0;
+    g_autoptr(GError) err = NULL;
+    bool r;
+
+    r = vmm_sim_config_write(sim, 0, 0x20, 4, bar & 0xffffffff, &err) &&
+        vmm_sim_config_write(sim, 0, 0x24, 4, bar >> 32, &err) &&
+        vmm_sim_config_read(sim, 0, 0x04, 2, &cmd, &err) &&
+        vmm_sim_config_write(sim, 0, 0x04, 2, cmd | 0x2, &err);
+    ok(r, "device 0: BAR4 at 0x%" PRIx64 ", memory decoding on: %s", bar,
+       err ? err->message : "ok");
+    g_clear_error(&err);
+    r = vmm_sim_mmio_write(sim, 0, AS_GLOBAL, bar + 0x0, 4, 1, &err) &&
+        vmm_sim_mmio_read(sim, 0, AS_GLOBAL, bar + 0x4, 4, &feat, &err);
+    ok(r && (feat & 1), "AS_GLOBAL: virtio device_feature[1] = 0x%08" PRIx64
+       " has VERSION_1: %s", feat, err ? err->message : "ok");
+    g_clear_error(&err);
+    r = vmm_sim_mmio_read(sim, 1, AS_GLOBAL, cfg->pci_mmio_base + 0x2000000,
+                          4, &hole, &err);
+    ok(r && hole == 0xffffffff, "AS_GLOBAL read of a hole replies 0x%"
+       PRIx64 ": %s", hole, err ? err->message : "ok");
+}
+
+static void test_boot(void)
+{
+    g_autofree char *sock = g_build_filename(tmpdir, "vmm.sock", NULL);
+    g_autofree char *log = g_build_filename(tmpdir, "qemu.log", NULL);
+    VmmSimConfig cfg = { .socket_path = sock };
+    g_autoptr(GError) err = NULL;
+    const VmmSimPciDev *devs;
+    unsigned n = 0, i;
+    VmmSim *sim;
+    pid_t pid;
+    int st;
+
+    sim = vmm_sim_new(&cfg, &err);
+    ok(sim != NULL, "vmm_sim_new: %s", err ? err->message : "ok");
+    if (!sim) {
+        return;
+    }
+    pid = spawn_qemu(sock, log);
+    ok(vmm_sim_accept(sim, TIMEOUT_MS, &err), "QEMU attached: %s",
+       err ? err->message : "ok");
+    if (err) {
+        diag_file(log);
+        kill_and_reap(pid);
+        vmm_sim_free(sim);
+        return;
+    }
+    ok(vmm_sim_wait_started(sim, TIMEOUT_MS), "START_VM received");
+    devs = vmm_sim_pci_devs(sim, &n);
+    ok(n == N_DEVICES, "%u PCI devices registered (want %d)", n, N_DEVICES);
+    for (i = 0; i < n; i++) {
+        uint64_t vendor = 0, device = 0;
+        unsigned b, nbars = 0;
+        GString *bars = g_string_new("");
+
+        ok(devs[i].index == i, "registration %u has index %u", i,
+           devs[i].index);
+        ok(vmm_sim_config_read(sim, devs[i].index, 0x00, 2, &vendor, &err) &&
+           vmm_sim_config_read(sim, devs[i].index, 0x02, 2, &device, &err),
+           "device %u: ID read: %s", i, err ? err->message : "ok");
+        g_clear_error(&err);
+        ok(vendor == 0x1af4 && device >= 0x1041 && device <= 0x105a,
+           "device %u: vendor 0x%04" PRIx64 " device 0x%04" PRIx64,
+           i, vendor, device);
+        for (b = 0; b < 6; b++) {
+            unsigned off = 0x10 + 4 * b;
+            uint64_t lo = 0, hi = 0xffffffff, size;
+            bool r, is64;
+
+            r = bar_probe(sim, i, off, &lo, &err);
+            is64 = r && !(lo & 1) && ((lo >> 1) & 3) == 2 && b < 5;
+            if (r && is64) {
+                r = bar_probe(sim, i, off + 4, &hi, &err);
+            }
+            if (!r) {
+                ok(false, "device %u BAR%u sizing: %s", i, b, err->message);
+                g_clear_error(&err);
+                break;
+            }
+            size = bar_size(lo, hi);
+            if (size) {
+                nbars++;
+                g_string_append_printf(bars, " BAR%u(%s%s)=0x%" PRIx64, b,
+                                       lo & 1 ? "io" : "mem",
+                                       is64 ? "64" : "", size);
+            }
+            if (is64) {
+                b++;
+            }
+        }
+        ok(nbars > 0, "device %u has %u BARs:%s", i, nbars, bars->str);
+        g_string_free(bars, true);
+    }
+
+    if (n > 0) {
+        test_bar_access(sim);
+    }
+
+    kill(pid, SIGTERM);
+    st = wait_child(pid, TIMEOUT_MS);
+    ok(st != -1, "QEMU ended on SIGTERM (status 0x%x)", st);
+    if (n_fail) {
+        diag_file(log);
+    }
+    kill_and_reap(pid);
+    vmm_sim_free(sim);
+}
+
+static void test_vmm_hangup(void)
+{
+    g_autofree char *sock = g_build_filename(tmpdir, "vmm2.sock", NULL);
+    g_autofree char *log = g_build_filename(tmpdir, "qemu2.log", NULL);
+    g_autofree char *text = NULL;
+    VmmSimConfig cfg = { .socket_path = sock };
+    g_autoptr(GError) err = NULL;
+    VmmSim *sim;
+    pid_t pid;
+    int st;
+
+    sim = vmm_sim_new(&cfg, &err);
+    if (!sim) {
+        ok(false, "vmm_sim_new: %s", err->message);
+        return;
+    }
+    pid = spawn_qemu(sock, log);
+    if (!vmm_sim_accept(sim, TIMEOUT_MS, &err) ||
+        !vmm_sim_wait_started(sim, TIMEOUT_MS)) {
+        ok(false, "second QEMU attached and started: %s",
+           err ? err->message : "no START_VM");
+        diag_file(log);
+        kill_and_reap(pid);
+        vmm_sim_free(sim);
+        return;
+    }
+    vmm_sim_free(sim);
+    st = wait_child(pid, TIMEOUT_MS);
+    g_file_get_contents(log, &text, NULL, NULL);
+    ok(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) != 0 && text &&
+       strstr(text, "hung up"),
+       "QEMU exits non-zero when the VMM hangs up (status 0x%x)", st);
+    kill_and_reap(pid);
+}
+
+int main(int argc, char **argv)
+{
+    g_autofree char *disk = NULL, *share = NULL;
+
+    qemu = argc > 1 ? argv[1] : "";
+    if (!*qemu) {
+        printf("1..1\nok 1 # SKIP QEMU was not built (meson option 'qemu' "
+               "is empty)\n");
+        return 77;
+    }
+    if (access(qemu, X_OK) != 0) {
+        printf("1..1\nok 1 # SKIP %s does not exist (build it with "
+               "qemu/build.sh)\n", qemu);
+        return 77;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    tmpdir = g_dir_make_tmp("qemu-boot-XXXXXX", NULL);
+    g_assert(tmpdir);
+    disk = g_build_filename(tmpdir, "disk.raw", NULL);
+    share = g_build_filename(tmpdir, "share", NULL);
+    g_assert(g_file_set_contents(disk, "", 0, NULL));
+    g_assert(truncate(disk, 1 << 20) == 0);
+    g_assert(g_mkdir(share, 0700) == 0);
+
+    test_help_and_bad_args();
+    test_boot();
+    test_vmm_hangup();
+
+    printf("1..%d\n", n_test);
+    {
+        g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", tmpdir);
+
+        if (system(cmd) != 0) {
+            printf("# could not remove %s\n", tmpdir);
+        }
+    }
+    return n_fail ? 1 : 0;
+}
