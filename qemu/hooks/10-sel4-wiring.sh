@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Hook: wires the overlay's accel/sel4/,
 # hw/arm/virt-sel4.c and hw/intc/sel4_intc.c into QEMU 10.2's build.
-# To activate: cp qemu/hooks/examples/10-sel4-wiring.sh qemu/hooks/
-# together with the overlay files it expects:
+# It expects these overlay files:
 #   accel/sel4/meson.build   e.g. system_ss.add(when: 'CONFIG_SEL4', if_true: files('sel4-all.c', ...))
 #   accel/sel4/trace-events  (may be empty)
 #   accel/sel4/trace.h       one line: #include "trace/trace-accel_sel4.h"
@@ -11,7 +10,6 @@
 #   hw/arm/virt-sel4.c, hw/intc/sel4_intc.c
 # and add CONFIG_SEL4_VIRT=y to qemu/devices-sel4.mak (only together with
 # this hook: minikconf fails with "undefined symbol SEL4_VIRT" otherwise).
-# A skeleton of those files that builds and runs: examples/stub-overlay/.
 # Tested: QEMU 10.2.2 built and ran with stub accel/machine/intc files
 # (-accel sel4 -M virt-sel4, -trace 'sel4_*'); on 10.0.13 it applies
 # (idempotently) but was not built.

@@ -1,1 +1,0 @@
-#include "trace/trace-accel_sel4.h"
