@@ -6,16 +6,15 @@
  *
  * No CPUs: the guest's vCPUs belong to the VMM.  This machine holds what
  * the guest's devices need to see:
- *  - the guest's RAM, at the guest-physical address the VMM announced.
- *    The sel4 accelerator already mapped the VMM's RAM memfd (shared, so
- *    the guest and the VMM see our DMA), and we wrap that mapping with
- *    memory_region_init_ram_ptr(): one mapping, owned by the accelerator,
- *    no second mmap of the same fd;
+ *  - the guest's RAM, at the guest-physical address the VMM announced:
+ *    the transport's RAM fd (a memfd in simulation, the RAM function's
+ *    /dev/uioN on seL4) mapped shared, so the guest and the VMM see our
+ *    DMA, as a RAM block that keeps its fd (vhost-user can share it);
  *  - a GPEX PCIe host: its ECAM is mapped only so QEMU's own code can find
  *    the bus (the guest's config accesses come as AS_PCIDEV requests), the
  *    MMIO window is aliased 1:1 at the VMM's pci_mmio_base/size, and the
  *    PIO window follows it.  The devices on its root bus are the guest's
- *    devices.
+ *    devices; their INTx lines and MSIs go to the VMM (sel4_intc).
  * It only works with -accel sel4.
  */
 #include "qemu/osdep.h"
@@ -27,6 +26,8 @@
 #include "hw/pci/pci_host.h"
 #include "hw/pci/pcie_host.h"
 #include "hw/pci-host/gpex.h"
+#include "hw/pci/msi.h"
+#include "hw/intc/sel4_intc.h"
 #include "hw/sysbus.h"
 #include "hw/qdev-properties.h"
 #include "system/address-spaces.h"
@@ -70,9 +71,14 @@ static void virt_sel4_init(MachineState *ms)
     }
 
     ram = g_new0(MemoryRegion, 1);
-    memory_region_init_ram_ptr(ram, OBJECT(ms), "virt-sel4.ram",
-                               layout.ram_size, layout.ram);
+    memory_region_init_ram_from_fd(ram, OBJECT(ms), "virt-sel4.ram",
+                                   layout.ram_size, RAM_SHARED,
+                                   layout.ram_fd, layout.ram_fd_offset,
+                                   &error_fatal);
     memory_region_add_subregion(sysmem, layout.ram_base, ram);
+
+    /* MSI-X works: sel4_intc hands each message to the VMM */
+    msi_nonbroken = true;
 
     dev = qdev_new(TYPE_GPEX_HOST);
     sysbus_realize_and_unref(SYS_BUS_DEVICE(dev), &error_fatal);
@@ -94,6 +100,7 @@ static void virt_sel4_init(MachineState *ms)
                     layout.pci_mmio_base + layout.pci_mmio_size);
 
     pci = PCI_HOST_BRIDGE(dev);
+    sel4_intc_connect_pci(pci->bus);
     sel4_set_pci_root_bus(pci->bus);
 }
 

@@ -1,5 +1,5 @@
 /*
- * seL4 accelerator: what the virt-sel4 machine needs from it.
+ * seL4 accelerator: what the virt-sel4 machine and sel4_intc need from it.
  *
  * Copyright (c) 2026 The sel4-qemu-uring authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -10,20 +10,23 @@
 extern bool sel4_allowed;
 #define sel4_enabled() (sel4_allowed)
 
-/* The uservm layout the VMM announced (the sim transport's hello). */
+/* The guest's address map (uservm) and its RAM, from the transport. */
 typedef struct Sel4GuestLayout {
+    uint32_t vmid;
     uint64_t ram_base;
     uint64_t ram_size;
-    void *ram;              /* host mapping of ram_base, ram_size bytes */
+    int ram_fd;             /* the machine maps it (shared) and owns it */
+    uint64_t ram_fd_offset; /* of ram_base in ram_fd */
     uint64_t pci_mmio_base;
     uint64_t pci_mmio_size;
     uint64_t pci_pio_size;  /* the PIO window follows the MMIO window */
 } Sel4GuestLayout;
 
 /*
- * The layout of the connected VMM.  Valid after the accelerator's
+ * The layout of the attached VMM.  Valid after the accelerator's
  * init_machine, which runs before the board's init.  Returns false when
- * the sel4 accelerator is not in use.
+ * the sel4 accelerator is not in use.  The first call hands ram_fd over
+ * to the caller; later calls report it as -1.
  */
 bool sel4_guest_layout(Sel4GuestLayout *layout);
 
@@ -33,5 +36,12 @@ bool sel4_guest_layout(Sel4GuestLayout *layout);
  * init done, in devfn order.
  */
 void sel4_set_pci_root_bus(PCIBus *bus);
+
+/* Registration index of @dev (AS_PCIDEV(n), INTx n), or -1. */
+int sel4_pci_index(PCIDevice *dev);
+
+/* Interrupts to the VMM (hw/intc/sel4_intc.c): SET_IRQ events. */
+void sel4_set_intx(unsigned n, bool level);
+void sel4_send_msi(uint64_t address, uint32_t data);
 
 #endif

@@ -5,7 +5,11 @@
  * Copyright (c) 2026 The sel4-qemu-uring authors
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
- * usage: test-qemu-boot QEMU_BINARY
+ * usage: test-qemu-boot QEMU_BINARY [LOOP_OPTIONS [ENGINE]]
+ * LOOP_OPTIONS are appended to -accel sel4,... (default "loop=uring"),
+ * e.g. "loop=thread" or "loop=uring,x-uring-ring=own"; ENGINE is what the
+ * sel4_loop_start trace event must name (thread, aio, uring-shared,
+ * uring-own), so that a loop silently falling back to another fails.
  * Exit 77 (skip) when QEMU_BINARY is empty or does not exist.  TAP-style
  * output; meson runs it with the exit-code protocol so that 77 is a skip.
  *
@@ -35,6 +39,8 @@
 #define TIMEOUT_MS      20000
 
 static const char *qemu;
+static const char *loop_opts = "loop=uring";
+static const char *want_engine;
 static char *tmpdir;
 static int n_test;
 static int n_fail;
@@ -98,7 +104,7 @@ static int run_qemu_sync(const char *const *args, char **out)
 static pid_t spawn_qemu(const char *sock, const char *log)
 {
     g_autofree char *accel = g_strdup_printf(
-        "sel4,transport=sim,socket=%s,loop=aio", sock);
+        "sel4,transport=sim,socket=%s,%s", sock, loop_opts);
     g_autofree char *disk = g_build_filename(tmpdir, "disk.raw", NULL);
     g_autofree char *drive = g_strdup_printf(
         "if=none,id=d0,file=%s,format=raw", disk);
@@ -108,6 +114,7 @@ static pid_t spawn_qemu(const char *sock, const char *log)
     const char *argv[] = {
         qemu, "-nodefaults", "-display", "none",
         "-machine", "virt-sel4", "-accel", accel,
+        "-trace", "sel4_loop_start",
         "-device", "virtio-blk-pci,drive=d0", "-drive", drive,
         "-device", "virtio-net-pci,netdev=n0,romfile=",
         "-netdev", "hubport,id=n0,hubid=0",
@@ -274,6 +281,14 @@ static void test_boot(void)
         return;
     }
     ok(vmm_sim_wait_started(sim, TIMEOUT_MS), "START_VM received");
+    if (want_engine) {
+        g_autofree char *text = NULL;
+        g_autofree char *needle = g_strdup_printf("engine=%s ", want_engine);
+
+        g_file_get_contents(log, &text, NULL, NULL);
+        ok(text && strstr(text, needle), "the doorbell is served by '%s'",
+           want_engine);
+    }
     devs = vmm_sim_pci_devs(sim, &n);
     ok(n == N_DEVICES, "%u PCI devices registered (want %d)", n, N_DEVICES);
     for (i = 0; i < n; i++) {
@@ -374,6 +389,12 @@ int main(int argc, char **argv)
     g_autofree char *disk = NULL, *share = NULL;
 
     qemu = argc > 1 ? argv[1] : "";
+    if (argc > 2) {
+        loop_opts = argv[2];
+    }
+    if (argc > 3) {
+        want_engine = argv[3];
+    }
     if (!*qemu) {
         printf("1..1\nok 1 # SKIP QEMU was not built (meson option 'qemu' "
                "is empty)\n");
@@ -385,6 +406,7 @@ int main(int argc, char **argv)
         return 77;
     }
     signal(SIGPIPE, SIG_IGN);
+    printf("# -accel sel4,...,%s\n", loop_opts);
     tmpdir = g_dir_make_tmp("qemu-boot-XXXXXX", NULL);
     g_assert(tmpdir);
     disk = g_build_filename(tmpdir, "disk.raw", NULL);

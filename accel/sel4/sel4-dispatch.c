@@ -1,0 +1,394 @@
+/*
+ * seL4 accelerator: serving the VMM's MMIO requests, and the event outbox.
+ *
+ * Copyright (c) 2026 The sel4-qemu-uring authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * A pass takes up to `batch` requests with one claim, performs each
+ * access, answers every one of them (a failed read answers all-ones, a
+ * failed write is dropped; SLOT stays as the VMM wrote it), publishes the
+ * replies with one commit, publishes the events the pass raised (MSIs,
+ * INTx changes) with one more, and rings the VMM once.  Nothing the VMM
+ * writes can make us exit: bad requests are answered, logged under
+ * -d guest_errors and counted.
+ *
+ * Events (SET_IRQ, REGISTER_PCI_DEV, START_VM) wait in an outbox until
+ * devevt has room.  A full devevt is back-pressure: we retry after the
+ * next doorbell and on a short timer, never exit.
+ */
+#include "qemu/osdep.h"
+#include "qemu/error-report.h"
+#include "qemu/log.h"
+#include "qemu/lockable.h"
+#include "qemu/main-loop.h"
+#include "hw/pci/pci_device.h"
+#include "hw/pci/pci_host.h"
+#include "system/address-spaces.h"
+#include "system/memory.h"
+#include "sel4-internal.h"
+#include "trace.h"
+
+#define SEL4_EVT_RETRY_NS   (1 * SCALE_MS)
+
+void sel4_error(Sel4State *s, const char *what, uint64_t a, uint64_t b)
+{
+    qatomic_inc(&s->stats.errors);
+    trace_sel4_error(what, a, b);
+}
+
+/* ---- one access ---- */
+
+/* AS_PCIDEV(n): the config space of the n-th registered device. */
+static bool sel4_config_access(Sel4State *s, const VsoMmio *m,
+                               uint64_t *data)
+{
+    PCIDevice *dev;
+    uint32_t limit;
+    unsigned done;
+
+    if (m->as >= s->n_pcidev) {
+        qemu_log_mask(LOG_GUEST_ERROR,
+                      "sel4: config access to unregistered device %u\n",
+                      m->as);
+        return false;
+    }
+    dev = s->pcidev[m->as];
+    limit = pci_config_size(dev);
+    if (m->addr >= limit || m->len > limit - m->addr) {
+        qemu_log_mask(LOG_GUEST_ERROR,
+                      "sel4: config access of device %u at 0x%" PRIx64
+                      " len %u beyond its 0x%x bytes\n",
+                      m->as, m->addr, m->len, limit);
+        return false;
+    }
+    /* config space accesses are at most 4 bytes: split an 8-byte one */
+    if (!m->write) {
+        *data = 0;
+    }
+    for (done = 0; done < m->len; done += 4) {
+        unsigned len = MIN(m->len - done, 4u);
+        uint32_t addr = m->addr + done;
+
+        if (m->write) {
+            pci_host_config_write_common(dev, addr, limit,
+                                         extract64(*data, done * 8, len * 8),
+                                         len);
+        } else {
+            uint64_t v = pci_host_config_read_common(dev, addr, limit, len);
+
+            *data |= v << (done * 8);
+        }
+    }
+    return true;
+}
+
+/* AS_GLOBAL: guest-physical, where the guest-programmed BARs live. */
+static bool sel4_global_access(const VsoMmio *m, uint64_t *data)
+{
+    uint8_t buf[8];
+    MemTxResult r;
+
+    if (m->write) {
+        stn_le_p(buf, m->len, *data);
+        r = address_space_write(&address_space_memory, m->addr,
+                                MEMTXATTRS_UNSPECIFIED, buf, m->len);
+    } else {
+        r = address_space_read(&address_space_memory, m->addr,
+                               MEMTXATTRS_UNSPECIFIED, buf, m->len);
+        if (r == MEMTX_OK) {
+            *data = ldn_le_p(buf, m->len);
+        }
+    }
+    if (r != MEMTX_OK) {
+        qemu_log_mask(LOG_GUEST_ERROR,
+                      "sel4: %s of %u bytes at 0x%" PRIx64 " failed (%u)\n",
+                      m->write ? "write" : "read", m->len, m->addr, r);
+        return false;
+    }
+    return true;
+}
+
+/* Perform one request; returns what goes into the reply's mr2. */
+static uint64_t sel4_handle_request(Sel4State *s, const VsoRequest *req)
+{
+    VsoRpcError err;
+    VsoMmio m;
+    uint64_t data;
+    bool ok;
+
+    s->stats.requests++;
+    err = vso_rpc_decode(&req->msg, &m);
+    if (err != VSO_RPC_OK) {
+        qemu_log_mask(LOG_GUEST_ERROR,
+                      "sel4: bad request mr0=0x%" PRIx64 ": %s\n",
+                      req->msg.mr0, vso_rpc_strerror(err));
+        sel4_error(s, "decode", req->msg.mr0, err);
+        return UINT64_MAX;
+    }
+    if (m.op == QEMU_OP_PUTC_LOG) {
+        /* defined by the protocol, used by no VMM: answer, don't act */
+        qemu_log_mask(LOG_UNIMP, "sel4: PUTC_LOG request (mr1=0x%" PRIx64
+                      ") ignored\n", req->msg.mr1);
+        return 0;
+    }
+    trace_sel4_request(req->id, m.slot, m.as, m.write, m.len, m.addr,
+                       m.data);
+    data = m.data;
+    ok = m.as == AS_GLOBAL ? sel4_global_access(&m, &data)
+                           : sel4_config_access(s, &m, &data);
+    if (!ok) {
+        sel4_error(s, m.as == AS_GLOBAL ? "global_access" : "config_access",
+                   m.as, m.addr);
+        return m.write ? 0 : UINT64_MAX;
+    }
+    if (m.write) {
+        return 0;
+    }
+    return m.len == 8 ? data : data & MAKE_64BIT_MASK(0, m.len * 8);
+}
+
+/* ---- passes ---- */
+
+static void sel4_publish_replies(Sel4State *s, const VsoReply *replies,
+                                 int n)
+{
+    int published = vso_rpc_reply(&s->rpc, replies, n);
+
+    trace_sel4_reply_batch(n, published);
+    if (published != n) {
+        error_report_once("sel4: published %d of %d replies", published, n);
+        sel4_error(s, "reply", n, published);
+    }
+}
+
+static int sel4_recv(Sel4State *s, VsoRequest *reqs, unsigned max)
+{
+    int n = vso_rpc_recv(&s->rpc, reqs, max);
+
+    if (n < 0) {
+        error_report_once("sel4: the request queue is broken (%s); "
+                          "no more requests are served",
+                          s->rpc.req.broken_reason);
+        sel4_error(s, "recv", -n, 0);
+        return 0;
+    }
+    return n;
+}
+
+/* One pass; returns the number of requests served. */
+static int sel4_serve_pass(Sel4State *s, unsigned batch)
+{
+    VsoRequest reqs[SEL4_BATCH_MAX];
+    VsoReply replies[SEL4_BATCH_MAX];
+    int n = sel4_recv(s, reqs, batch);
+    int i;
+
+    if (!n) {
+        return 0;
+    }
+    trace_sel4_batch(n);
+    for (i = 0; i < n; i++) {
+        replies[i].id = reqs[i].id;
+        replies[i].data = sel4_handle_request(s, &reqs[i]);
+    }
+    sel4_publish_replies(s, replies, n);
+    s->stats.batches++;
+    return n;
+}
+
+static bool sel4_serve_until_empty(Sel4State *s, unsigned batch)
+{
+    bool served = false;
+    int n;
+
+    do {
+        n = sel4_serve_pass(s, batch);
+        /* replies and events of this pass: one doorbell */
+        if (sel4_events_flush(s) || n > 0) {
+            sel4_loop_ring(s);
+        }
+        served |= n > 0;
+        /* a short pass means the queue was empty when we claimed */
+    } while (n == (int)batch);
+    return served;
+}
+
+void sel4_serve(Sel4State *s, unsigned batch)
+{
+    int64_t deadline;
+
+    s->in_batch = true;
+    sel4_serve_until_empty(s, batch);
+    /*
+     * poll-us: the VMM is likely to send more soon; looking at the queue
+     * for a while is cheaper than sleeping and being woken.
+     */
+    if (s->poll_us) {
+        deadline = get_clock() + s->poll_us * SCALE_US;
+        while (get_clock() < deadline) {
+            if (vso_queue_pending(&s->rpc.req) > 0 &&
+                sel4_serve_until_empty(s, batch)) {
+                deadline = get_clock() + s->poll_us * SCALE_US;
+            }
+            cpu_relax();
+        }
+    }
+    s->in_batch = false;
+}
+
+bool sel4_serve_one_unlocked(Sel4State *s)
+{
+    VsoRequest req;
+    VsoReply reply;
+
+    if (!sel4_recv(s, &req, 1)) {
+        return false;
+    }
+    bql_lock();
+    reply.id = req.id;
+    reply.data = sel4_handle_request(s, &req);
+    bql_unlock();
+    sel4_publish_replies(s, &reply, 1);
+    sel4_events_flush(s);
+    sel4_ring_vmm(s);
+    return true;
+}
+
+/* ---- the event outbox ---- */
+
+static bool sel4_event_is_pulse(const rpcmsg_t *msg)
+{
+    return RPC_MR0_GET(msg->mr0, OP) == QEMU_OP_SET_IRQ &&
+           msg->mr2 == RPC_IRQ_PULSE;
+}
+
+void sel4_event_push(Sel4State *s, const rpcmsg_t *msg)
+{
+    unsigned i;
+
+    WITH_QEMU_LOCK_GUARD(&s->evt_lock) {
+        if (sel4_event_is_pulse(msg)) {
+            for (i = 0; i < s->n_outbox; i++) {
+                if (!memcmp(&s->outbox[i], msg, sizeof(*msg))) {
+                    s->stats.events_merged++;
+                    return;
+                }
+            }
+        }
+        if (s->n_outbox == SEL4_OUTBOX_SIZE) {
+            s->stats.events_dropped++;
+            error_report_once("sel4: more than %u events wait for the VMM; "
+                              "dropping", SEL4_OUTBOX_SIZE);
+            return;
+        }
+        s->outbox[s->n_outbox++] = *msg;
+    }
+    /* a pass in progress flushes it; otherwise the BH does, coalesced */
+    qemu_bh_schedule(s->evt_bh);
+}
+
+void sel4_set_intx(unsigned n, bool level)
+{
+    Sel4State *s = sel4_state;
+
+    assert(n < RPC_MAX_PCIDEV);
+    trace_sel4_intx(n, level);
+    WITH_QEMU_LOCK_GUARD(&s->evt_lock) {
+        s->intx_level = deposit32(s->intx_level, n, 1, level);
+    }
+    qemu_bh_schedule(s->evt_bh);
+}
+
+void sel4_send_msi(uint64_t address, uint32_t data)
+{
+    Sel4State *s = sel4_state;
+    rpcmsg_t msg = {
+        .mr0 = rpc_mr0_op(QEMU_OP_SET_IRQ),
+        .mr1 = data & 0xffff,
+        .mr2 = RPC_IRQ_PULSE,
+    };
+
+    trace_sel4_msi(address, data);
+    sel4_event_push(s, &msg);
+}
+
+/*
+ * Outbox entries first (in order), then INTx lines whose level differs
+ * from what the VMM last saw.  Returns the number of messages built.
+ */
+static unsigned sel4_events_collect(Sel4State *s, rpcmsg_t *msgs,
+                                    uint32_t *intx_bits)
+{
+    unsigned n = MIN(s->n_outbox, RPCMSG_BUFFER_SIZE);
+    uint32_t dirty = s->intx_level ^ s->intx_sent;
+
+    memcpy(msgs, s->outbox, n * sizeof(*msgs));
+    *intx_bits = 0;
+    while (dirty && n < RPCMSG_BUFFER_SIZE) {
+        unsigned line = ctz32(dirty);
+
+        msgs[n++] = (rpcmsg_t) {
+            .mr0 = rpc_mr0_op(QEMU_OP_SET_IRQ),
+            .mr1 = line,
+            .mr2 = extract32(s->intx_level, line, 1) ? RPC_IRQ_SET
+                                                     : RPC_IRQ_CLR,
+        };
+        *intx_bits |= 1u << line;
+        dirty &= dirty - 1;
+    }
+    return n;
+}
+
+bool sel4_events_flush(Sel4State *s)
+{
+    rpcmsg_t msgs[RPCMSG_BUFFER_SIZE];
+    unsigned n, from_outbox, i;
+    uint32_t intx_bits;
+    int sent;
+
+    QEMU_LOCK_GUARD(&s->evt_lock);
+    n = sel4_events_collect(s, msgs, &intx_bits);
+    if (!n) {
+        return false;
+    }
+    sent = vso_rpc_send_events(&s->rpc, msgs, n);
+    if (sent < 0) {
+        error_report_once("sel4: the event queue is broken (%s); events "
+                          "are kept", s->rpc.evt.broken_reason);
+        sel4_error(s, "send_events", -sent, n);
+        return false;
+    }
+    from_outbox = MIN((unsigned)sent, s->n_outbox);
+    memmove(s->outbox, s->outbox + from_outbox,
+            (s->n_outbox - from_outbox) * sizeof(s->outbox[0]));
+    s->n_outbox -= from_outbox;
+    for (i = from_outbox; i < (unsigned)sent; i++) {
+        s->intx_sent = deposit32(s->intx_sent, msgs[i].mr1, 1,
+                                 msgs[i].mr2 == RPC_IRQ_SET);
+    }
+    s->stats.events += sent;
+    trace_sel4_events_flush(sent, n - sent);
+    if ((unsigned)sent < n) {
+        /* devevt is full: back-pressure, not an error */
+        s->stats.backpressure++;
+        timer_mod(s->evt_retry,
+                  qemu_clock_get_ns(QEMU_CLOCK_REALTIME) + SEL4_EVT_RETRY_NS);
+    }
+    return sent > 0;
+}
+
+static void sel4_events_bh(void *opaque)
+{
+    Sel4State *s = opaque;
+
+    if (sel4_events_flush(s)) {
+        sel4_loop_ring(s);
+    }
+}
+
+void sel4_events_init(Sel4State *s)
+{
+    qemu_mutex_init(&s->evt_lock);
+    s->evt_bh = qemu_bh_new(sel4_events_bh, s);
+    s->evt_retry = timer_new_ns(QEMU_CLOCK_REALTIME, sel4_events_bh, s);
+}

@@ -1,0 +1,289 @@
+/*
+ * seL4 accelerator: who waits for the VMM's doorbell.
+ *
+ * Copyright (c) 2026 The sel4-qemu-uring authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ *  - thread: the deployed accelerator's shape, kept as the baseline: a
+ *    thread of its own sleeps on the doorbell and serves one request at a
+ *    time, taking the BQL for each access and ringing the VMM for each
+ *    reply.
+ *  - aio: the doorbell fd is a handler of the main AioContext, the way
+ *    Xen's device model serves its event channel; requests are served in
+ *    batches with the BQL held, one doorbell per batch.
+ *  - uring: the same batches, with the doorbell wait an io_uring request.
+ *    On QEMU 10.2 it is a POLL_ADD on the AioContext's own ring
+ *    (aio_add_sqe()), re-armed after each wake-up, so waiting costs no
+ *    fd handler and no extra ring.  Where the AioContext has no io_uring
+ *    (QEMU 10.0, or io_uring refused at start-up) io/uring_doorbell.c
+ *    owns a ring, keeps a multishot POLL_ADD on the doorbell, and the
+ *    ring's fd is what the AioContext watches.
+ * A doorbell is only a hint: each wake-up drains it first and then serves
+ * the queue until it is empty, so a doorbell merged with another loses
+ * nothing.
+ */
+#include "qemu/osdep.h"
+#include "qemu/error-report.h"
+#include "qemu/main-loop.h"
+#include "qemu/rcu.h"
+#include "qapi/error.h"
+#include "system/runstate.h"
+#include <poll.h>
+#include <sys/eventfd.h>
+#include "sel4-internal.h"
+#include "trace.h"
+
+void sel4_doorbell_fired(Sel4State *s)
+{
+    uint64_t count = sel4_doorbell_drain(s);
+
+    s->stats.doorbells_in++;
+    trace_sel4_doorbell_wake(s->engine, count);
+    sel4_serve(s, s->batch);
+}
+
+void sel4_loop_ring(Sel4State *s)
+{
+#ifdef CONFIG_LINUX_IO_URING
+    if (s->ud) {
+        /* inside the engine's pass: deferred to its end, once */
+        uring_doorbell_ring(s->ud);
+        return;
+    }
+#endif
+    sel4_ring_vmm(s);
+}
+
+/* ---- aio ---- */
+
+static void sel4_aio_read(void *opaque)
+{
+    sel4_doorbell_fired(opaque);
+}
+
+static void sel4_loop_start_aio(Sel4State *s)
+{
+    s->engine = "aio";
+    qemu_set_fd_handler(s->doorbell_fd, sel4_aio_read, NULL, s);
+}
+
+/* ---- uring on the AioContext's ring (QEMU 10.2) ---- */
+
+#ifdef SEL4_HAVE_AIO_ADD_SQE
+static void sel4_uring_prep(struct io_uring_sqe *sqe, void *opaque)
+{
+    Sel4State *s = opaque;
+
+    io_uring_prep_poll_add(sqe, s->doorbell_fd, POLLIN);
+}
+
+static void sel4_uring_cqe(CqeHandler *cqe)
+{
+    Sel4State *s = container_of(cqe, Sel4State, cqe);
+    int res = cqe->cqe.res;
+
+    if (res < 0) {
+        /* a poll on an fd we own only fails if the ring cannot take it */
+        error_report("sel4: io_uring poll of the doorbell failed: %s; "
+                     "continuing with loop=aio", strerror(-res));
+        sel4_error(s, "uring_poll", -res, 0);
+        sel4_loop_start_aio(s);
+        sel4_doorbell_fired(s);
+        return;
+    }
+    sel4_doorbell_fired(s);
+    aio_add_sqe(sel4_uring_prep, s, &s->cqe);
+}
+
+static bool sel4_loop_start_shared_ring(Sel4State *s)
+{
+    if (!aio_has_io_uring()) {
+        return false;
+    }
+    s->engine = "uring-shared";
+    s->cqe.cb = sel4_uring_cqe;
+    aio_add_sqe(sel4_uring_prep, s, &s->cqe);
+    return true;
+}
+#else
+static bool sel4_loop_start_shared_ring(Sel4State *s)
+{
+    return false;
+}
+#endif
+
+/* ---- uring on a ring of our own (io/uring_doorbell.c) ---- */
+
+#ifdef CONFIG_LINUX_IO_URING
+static void sel4_ud_doorbell(void *opaque, uint64_t count)
+{
+    Sel4State *s = opaque;
+
+    /* the engine drained the doorbell already */
+    s->stats.doorbells_in++;
+    trace_sel4_doorbell_wake(s->engine, count);
+    sel4_serve(s, s->batch);
+}
+
+static void sel4_ud_ring_vmm(void *opaque)
+{
+    sel4_ring_vmm(opaque);
+}
+
+static void sel4_ud_ready(void *opaque)
+{
+    Sel4State *s = opaque;
+    int r = uring_doorbell_wait(s->ud, 0);
+
+    if (r < 0) {
+        error_report_once("sel4: the doorbell ring failed: %s",
+                          strerror(-r));
+        sel4_error(s, "uring_wait", -r, 0);
+    }
+}
+
+static bool sel4_loop_start_own_ring(Sel4State *s, Error **errp)
+{
+    g_autoptr(GError) gerr = NULL;
+    int r;
+
+    s->ud = uring_doorbell_new(16, 0, &gerr);
+    if (!s->ud) {
+        error_setg(errp, "sel4: loop=uring: %s", gerr->message);
+        return false;
+    }
+    if (!uring_doorbell_is_uring(s->ud)) {
+        /* the engine fell back to poll(2): aio does the same, directly */
+        uring_doorbell_free(s->ud);
+        s->ud = NULL;
+        warn_report("sel4: loop=uring: io_uring is unavailable; "
+                    "using loop=aio");
+        sel4_loop_start_aio(s);
+        return true;
+    }
+    r = uring_doorbell_add(s->ud, s->doorbell_fd,
+                           s->doorbell_is_uio ? UD_KIND_UIO : UD_KIND_EVENTFD,
+                           sel4_ud_doorbell, s);
+    if (r < 0) {
+        error_setg_errno(errp, -r, "sel4: loop=uring: cannot watch the "
+                         "doorbell");
+        uring_doorbell_free(s->ud);
+        s->ud = NULL;
+        return false;
+    }
+    uring_doorbell_set_peer_fn(s->ud, sel4_ud_ring_vmm, s);
+    s->engine = "uring-own";
+    qemu_set_fd_handler(uring_doorbell_get_fd(s->ud), sel4_ud_ready, NULL, s);
+    /* submit the first poll, and serve what is queued already */
+    sel4_ud_ready(s);
+    return true;
+}
+#else
+static bool sel4_loop_start_own_ring(Sel4State *s, Error **errp)
+{
+    error_setg(errp, "sel4: loop=uring: this QEMU was built without "
+               "io_uring (--enable-linux-io-uring)");
+    return false;
+}
+#endif
+
+/* ---- thread ---- */
+
+static void *sel4_thread_fn(void *opaque)
+{
+    Sel4State *s = opaque;
+    struct pollfd pfd[2] = {
+        { .fd = s->doorbell_fd, .events = POLLIN },
+        { .fd = s->thread_stop_fd, .events = POLLIN },
+    };
+
+    rcu_register_thread();
+    for (;;) {
+        if (poll(pfd, 2, -1) < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            error_report("sel4: loop=thread: poll failed: %s",
+                         strerror(errno));
+            break;
+        }
+        if (pfd[1].revents) {
+            break;
+        }
+        if (pfd[0].revents & (POLLERR | POLLNVAL)) {
+            error_report("sel4: loop=thread: the doorbell fd failed");
+            break;
+        }
+        s->stats.doorbells_in++;
+        trace_sel4_doorbell_wake(s->engine, sel4_doorbell_drain(s));
+        while (sel4_serve_one_unlocked(s)) {
+            /* one request, one BQL, one doorbell: the seed's shape */
+        }
+    }
+    rcu_unregister_thread();
+    return NULL;
+}
+
+static bool sel4_loop_start_thread(Sel4State *s, Error **errp)
+{
+    s->thread_stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (s->thread_stop_fd < 0) {
+        error_setg_errno(errp, errno, "sel4: loop=thread");
+        return false;
+    }
+    s->engine = "thread";
+    qemu_thread_create(&s->thread, "sel4-rpc", sel4_thread_fn, s,
+                       QEMU_THREAD_JOINABLE);
+    s->thread_running = true;
+    return true;
+}
+
+/* ---- start/stop ---- */
+
+bool sel4_loop_start(Sel4State *s, Error **errp)
+{
+    bool ok = true;
+
+    switch (s->loop) {
+    case SEL4_LOOP_THREAD:
+        ok = sel4_loop_start_thread(s, errp);
+        break;
+    case SEL4_LOOP_AIO:
+        sel4_loop_start_aio(s);
+        break;
+    case SEL4_LOOP_URING:
+        if (s->uring_ring != SEL4_URING_OWN &&
+            sel4_loop_start_shared_ring(s)) {
+            break;
+        }
+        if (s->uring_ring == SEL4_URING_SHARED) {
+            error_setg(errp, "sel4: x-uring-ring=shared: the main loop "
+                       "does not run on io_uring here");
+            return false;
+        }
+        ok = sel4_loop_start_own_ring(s, errp);
+        break;
+    }
+    if (ok) {
+        trace_sel4_loop_start(s->engine, s->batch, s->poll_us);
+    }
+    return ok;
+}
+
+void sel4_loop_stop(Sel4State *s)
+{
+    uint64_t one = 1;
+
+    if (s->thread_running) {
+        if (write(s->thread_stop_fd, &one, sizeof(one)) != sizeof(one)) {
+            error_report("sel4: cannot stop the loop thread: %s",
+                         strerror(errno));
+            return;
+        }
+        /* it may be waiting for the BQL to finish a request */
+        bql_unlock();
+        qemu_thread_join(&s->thread);
+        bql_lock();
+        s->thread_running = false;
+    }
+}
