@@ -17,7 +17,10 @@
  * transport=bogus is refused with a message naming 'transport'; QEMU
  * attaches, registers one PCI device per -device and sends START_VM; each
  * device's vendor/device ID and BAR sizes read through AS_PCIDEV config
- * requests; SIGTERM ends QEMU; and a QEMU whose VMM hangs up exits
+ * requests; an INTx the device raises arrives as SET_IRQ set and leaves
+ * as SET_IRQ clear, and an MSI-X vector as one PULSE of the programmed
+ * SPI (virtio-net's config interrupt, triggered by set_link on the HMP
+ * monitor); SIGTERM ends QEMU; and a QEMU whose VMM hangs up exits
  * non-zero saying so.
  */
 #include <errno.h>
@@ -27,7 +30,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <glib.h>
@@ -103,6 +109,9 @@ static int run_qemu_sync(const char *const *args, char **out)
 /* Start QEMU on @sock with the five devices; stderr+stdout to @log. */
 static pid_t spawn_qemu(const char *sock, const char *log)
 {
+    g_autofree char *mon_path = g_build_filename(tmpdir, "hmp.sock", NULL);
+    g_autofree char *mon = g_strdup_printf("unix:%s,server=on,wait=off",
+                                           mon_path);
     g_autofree char *accel = g_strdup_printf(
         "sel4,transport=sim,socket=%s,%s", sock, loop_opts);
     g_autofree char *disk = g_build_filename(tmpdir, "disk.raw", NULL);
@@ -116,7 +125,8 @@ static pid_t spawn_qemu(const char *sock, const char *log)
         "-machine", "virt-sel4", "-accel", accel,
         "-trace", "sel4_loop_start",
         "-device", "virtio-blk-pci,drive=d0", "-drive", drive,
-        "-device", "virtio-net-pci,netdev=n0,romfile=",
+        "-device", "virtio-net-pci,netdev=n0,romfile=,id=nic1",
+        "-monitor", mon,
         "-netdev", "hubport,id=n0,hubid=0",
         "-device", "virtio-rng-pci",
         "-device", "virtio-serial-pci",
@@ -254,6 +264,168 @@ static void test_bar_access(VmmSim *sim)
        PRIx64 ": %s", hole, err ? err->message : "ok");
 }
 
+/* ---- the HMP monitor, to make a device raise an interrupt ---- */
+
+/* Read from @fd until @text has arrived, or the timeout. */
+static bool read_until(int fd, GString *buf, const char *text)
+{
+    gint64 end = g_get_monotonic_time() + TIMEOUT_MS * 1000LL;
+    char chunk[512];
+
+    while (!strstr(buf->str, text)) {
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        int left = (end - g_get_monotonic_time()) / 1000;
+        ssize_t r;
+
+        if (left <= 0 || poll(&pfd, 1, left) <= 0) {
+            return false;
+        }
+        r = read(fd, chunk, sizeof(chunk));
+        if (r <= 0) {
+            return false;
+        }
+        g_string_append_len(buf, chunk, r);
+    }
+    return true;
+}
+
+/* Run one HMP command; true once the next prompt came back. */
+static bool hmp(const char *cmd)
+{
+    g_autofree char *path = g_build_filename(tmpdir, "hmp.sock", NULL);
+    g_autoptr(GString) buf = g_string_new("");
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    g_autofree char *line = g_strdup_printf("%s\n", cmd);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool r;
+
+    g_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
+    r = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        read_until(fd, buf, "(qemu) ") &&
+        write(fd, line, strlen(line)) == (ssize_t)strlen(line);
+    if (r) {
+        g_string_truncate(buf, 0);
+        r = read_until(fd, buf, "(qemu) ");
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return r;
+}
+
+/* ---- interrupts ---- */
+
+#define NET_DEV         1           /* registration index of virtio-net */
+#define NET_BAR4        UINT64_C(0x200000)  /* offsets in the PCI window */
+#define NET_BAR1        UINT64_C(0x300000)
+/* QEMU's virtio-pci modern layout of BAR4 */
+#define VIRTIO_COMMON   0x0000
+#define VIRTIO_ISR      0x1000
+
+static bool cfg_w(VmmSim *sim, unsigned off, unsigned len, uint64_t v,
+                  GError **errp)
+{
+    return vmm_sim_config_write(sim, NET_DEV, off, len, v, errp);
+}
+
+static bool mmio_w(VmmSim *sim, uint64_t addr, unsigned len, uint64_t v,
+                   GError **errp)
+{
+    return vmm_sim_mmio_write(sim, 0, AS_GLOBAL, addr, len, v, errp);
+}
+
+/* The offset of capability @id in the device's list, or 0. */
+static unsigned find_cap(VmmSim *sim, unsigned id)
+{
+    uint64_t ptr = 0, hdr = 0;
+    int guard = 48;
+
+    if (!vmm_sim_config_read(sim, NET_DEV, 0x34, 1, &ptr, NULL)) {
+        return 0;
+    }
+    while (ptr >= 0x40 && guard-- > 0) {
+        if (!vmm_sim_config_read(sim, NET_DEV, ptr, 2, &hdr, NULL)) {
+            return 0;
+        }
+        if ((hdr & 0xff) == id) {
+            return ptr;
+        }
+        ptr = (hdr >> 8) & 0xfc;
+    }
+    return 0;
+}
+
+/*
+ * Bring virtio-net up far enough to send config interrupts: BARs mapped,
+ * VERSION_1 accepted, DRIVER_OK.
+ */
+static bool net_driver_ok(VmmSim *sim, uint64_t bar4, uint64_t bar1,
+                          GError **errp)
+{
+    uint64_t common = bar4 + VIRTIO_COMMON;
+
+    return cfg_w(sim, 0x20, 4, bar4 & 0xffffffff, errp) &&
+           cfg_w(sim, 0x24, 4, bar4 >> 32, errp) &&
+           cfg_w(sim, 0x14, 4, bar1, errp) &&
+           cfg_w(sim, 0x04, 2, 0x2, errp) &&                /* memory on */
+           mmio_w(sim, common + 0x14, 1, 0, errp) &&        /* reset */
+           mmio_w(sim, common + 0x14, 1, 0x3, errp) &&      /* ACK|DRIVER */
+           mmio_w(sim, common + 0x08, 4, 1, errp) &&        /* features hi */
+           mmio_w(sim, common + 0x0c, 4, 1, errp) &&        /* VERSION_1 */
+           mmio_w(sim, common + 0x14, 1, 0xb, errp) &&      /* FEATURES_OK */
+           mmio_w(sim, common + 0x14, 1, 0xf, errp);        /* DRIVER_OK */
+}
+
+static void test_interrupts(VmmSim *sim)
+{
+    const VmmSimConfig *cfg = vmm_sim_config(sim);
+    uint64_t bar4 = cfg->pci_mmio_base + NET_BAR4;
+    uint64_t bar1 = cfg->pci_mmio_base + NET_BAR1;
+    unsigned spi = cfg->msi_spi_base + 5, msix;
+    g_autoptr(GError) err = NULL;
+    uint64_t isr = 0;
+    bool r;
+
+    r = net_driver_ok(sim, bar4, bar1, &err);
+    ok(r, "virtio-net: BARs mapped, DRIVER_OK: %s", err ? err->message : "ok");
+    if (!r) {
+        return;
+    }
+    /* INTx: no MSI-X yet, so the config interrupt is the device's INTx */
+    ok(hmp("set_link nic1 off"), "HMP set_link nic1 off");
+    ok(vmm_sim_wait_irq_level(sim, NET_DEV, true, TIMEOUT_MS),
+       "INTx %u: SET_IRQ set arrived", NET_DEV);
+    r = vmm_sim_mmio_read(sim, 0, AS_GLOBAL, bar4 + VIRTIO_ISR, 1, &isr,
+                          &err);
+    ok(r && (isr & 2), "ISR read 0x%" PRIx64 " (config change): %s", isr,
+       err ? err->message : "ok");
+    ok(vmm_sim_wait_irq_level(sim, NET_DEV, false, TIMEOUT_MS),
+       "INTx %u: reading the ISR sent SET_IRQ clear", NET_DEV);
+
+    /* MSI-X: table entry 0 -> the GICv2m doorbell with data = our SPI */
+    msix = find_cap(sim, 0x11);
+    ok(msix != 0, "MSI-X capability at 0x%x", msix);
+    if (!msix) {
+        return;
+    }
+    r = mmio_w(sim, bar1 + 0x0, 4, cfg->gicv2m_base + 0x40, &err) &&
+        mmio_w(sim, bar1 + 0x4, 4, 0, &err) &&
+        mmio_w(sim, bar1 + 0x8, 4, spi, &err) &&
+        mmio_w(sim, bar1 + 0xc, 4, 0, &err) &&              /* unmasked */
+        cfg_w(sim, msix + 2, 2, 0x8000, &err) &&            /* enable */
+        mmio_w(sim, bar4 + VIRTIO_COMMON + 0x10, 2, 0, &err); /* config
+                                                                 vector 0 */
+    ok(r, "MSI-X vector 0 -> SPI %u, config vector 0: %s", spi,
+       err ? err->message : "ok");
+    ok(hmp("set_link nic1 on"), "HMP set_link nic1 on");
+    ok(vmm_sim_wait_irq_count(sim, spi, 1, TIMEOUT_MS),
+       "MSI-X: SPI %u pulsed (count %" PRIu64 ")", spi,
+       vmm_sim_irq_count(sim, spi));
+    ok(!vmm_sim_irq_level(sim, spi) && !vmm_sim_irq_level(sim, NET_DEV) &&
+       vmm_sim_irq_count(sim, NET_DEV) == 1,
+       "the MSI was a pulse, and INTx stayed quiet");
+}
+
 static void test_boot(void)
 {
     g_autofree char *sock = g_build_filename(tmpdir, "vmm.sock", NULL);
@@ -337,6 +509,9 @@ static void test_boot(void)
 
     if (n > 0) {
         test_bar_access(sim);
+    }
+    if (n > NET_DEV) {
+        test_interrupts(sim);
     }
 
     kill(pid, SIGTERM);
