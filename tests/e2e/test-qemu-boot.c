@@ -178,31 +178,51 @@ static void kill_and_reap(pid_t pid)
     }
 }
 
+/* Options QEMU must refuse, each with a message naming the problem. */
+static const struct {
+    const char *machine;
+    const char *accel;
+    const char *says;
+} bad_options[] = {
+    { "virt-sel4", "sel4,transport=bogus", "transport must be" },
+    { "virt-sel4", "sel4,loop=bogus", "'loop' does not accept" },
+    { "virt-sel4", "sel4,batch=0", "batch must be 1..32" },
+    { "virt-sel4", "sel4,batch=33", "batch must be 1..32" },
+    { "virt-sel4", "sel4,poll-us=5000", "poll-us must be 0..1000" },
+    { "virt-sel4", "sel4,x-uring-ring=x", "'x-uring-ring' does not accept" },
+    { "virt-sel4", "sel4,transport=sim", "needs socket=PATH" },
+    { "virt-sel4", "sel4,socket=/nonexistent/vmm.sock",
+      "cannot attach to the VMM" },
+    { "none", "sel4,socket=/nonexistent/vmm.sock",
+      "needs -machine virt-sel4" },
+    { "virt-sel4", "qtest", "needs -accel sel4" },
+};
+
 static void test_help_and_bad_args(void)
 {
     const char *accel_help[] = { "-accel", "help", NULL };
     const char *machine_help[] = { "-machine", "help", NULL };
-    const char *bogus[] = {
-        "-nodefaults", "-display", "none", "-machine", "virt-sel4",
-        "-accel", "sel4,transport=bogus", NULL
-    };
-    const char *no_sel4[] = {
-        "-nodefaults", "-display", "none", "-machine", "virt-sel4",
-        "-accel", "qtest", NULL
-    };
-    g_autofree char *out1 = NULL, *out2 = NULL, *out3 = NULL, *out4 = NULL;
+    g_autofree char *out1 = NULL, *out2 = NULL;
+    unsigned i;
     int st;
 
     st = run_qemu_sync(accel_help, &out1);
     ok(st == 0 && strstr(out1, "sel4"), "-accel help lists sel4");
     st = run_qemu_sync(machine_help, &out2);
     ok(st == 0 && strstr(out2, "virt-sel4"), "-machine help lists virt-sel4");
-    st = run_qemu_sync(bogus, &out3);
-    ok(st != 0 && WIFEXITED(st) && strstr(out3, "transport"),
-       "transport=bogus refused: %s", g_strstrip(out3));
-    st = run_qemu_sync(no_sel4, &out4);
-    ok(st != 0 && WIFEXITED(st) && strstr(out4, "-accel sel4"),
-       "virt-sel4 without -accel sel4 refused: %s", g_strstrip(out4));
+    for (i = 0; i < G_N_ELEMENTS(bad_options); i++) {
+        const char *args[] = {
+            "-nodefaults", "-display", "none",
+            "-machine", bad_options[i].machine,
+            "-accel", bad_options[i].accel, NULL
+        };
+        g_autofree char *out = NULL;
+
+        st = run_qemu_sync(args, &out);
+        ok(st != 0 && WIFEXITED(st) && strstr(out, bad_options[i].says),
+           "-M %s -accel %s refused: %s", bad_options[i].machine,
+           bad_options[i].accel, g_strdelimit(g_strstrip(out), "\n", ' '));
+    }
 }
 
 /* Size a BAR word: write all-ones, read back, restore. */
