@@ -196,54 +196,55 @@ static void test_found_by_name(void)
     standin_cleanup(&s);
 }
 
-static void test_not_found(void)
+/* uio_find_device(@name) fails with @code, the message holding @expect. */
+static void expect_find_error(const StandIn *s, const char *name,
+                              UioTransportError code, const char *expect)
 {
     g_autoptr(GError) err = NULL;
-    g_autofree char *missing = NULL;
-    StandIn s;
     UioDevice d;
 
-    standin_good(&s);
-    g_assert_false(uio_find_device(s.class_dir, s.dev_dir, "guest-iobuf-2",
-                                   &d, &err));
+    g_assert_false(uio_find_device(s->class_dir, s->dev_dir, name, &d,
+                                   &err));
     g_test_message("%s", err->message);
-    g_assert_error(err, UIO_TRANSPORT_ERROR, UIO_TRANSPORT_ERROR_NOT_FOUND);
-    g_assert_nonnull(strstr(err->message,
-                            "no UIO device called 'guest-iobuf-2'"));
-    g_assert_nonnull(strstr(err->message, "(found: uio0 'guest-ram-1', "
-                            "uio1 'other-device', uio3 'guest-iobuf-1')"));
-    g_clear_error(&err);
+    g_assert_error(err, UIO_TRANSPORT_ERROR, (gint)code);
+    g_assert_nonnull(strstr(err->message, expect));
+}
+
+static void test_not_found(void)
+{
+    g_autofree char *missing = NULL;
+    StandIn s;
+
+    standin_good(&s);
+    expect_find_error(&s, "guest-iobuf-2", UIO_TRANSPORT_ERROR_NOT_FOUND,
+                      "no UIO device called 'guest-iobuf-2'");
+    expect_find_error(&s, "guest-iobuf-2", UIO_TRANSPORT_ERROR_NOT_FOUND,
+                      "(found: uio0 'guest-ram-1', uio1 'other-device', "
+                      "uio3 'guest-iobuf-1')");
 
     /* No class directory at all: the kernel has no UIO devices. */
-    missing = g_build_filename(s.root, "nothing", NULL);
-    g_assert_false(uio_find_device(missing, s.dev_dir, IOBUF_NAME, &d,
-                                   &err));
-    g_assert_error(err, UIO_TRANSPORT_ERROR, UIO_TRANSPORT_ERROR_NOT_FOUND);
-    g_clear_error(&err);
+    g_free(s.class_dir);
+    s.class_dir = g_build_filename(s.root, "nothing", NULL);
+    expect_find_error(&s, IOBUF_NAME, UIO_TRANSPORT_ERROR_NOT_FOUND,
+                      "cannot list");
+    standin_cleanup(&s);
 
     /* An empty class directory. */
-    standin_cleanup(&s);
     standin_init(&s);
-    g_assert_false(uio_find_device(s.class_dir, s.dev_dir, IOBUF_NAME, &d,
-                                   &err));
-    g_assert_nonnull(strstr(err->message, "(found: none)"));
+    expect_find_error(&s, IOBUF_NAME, UIO_TRANSPORT_ERROR_NOT_FOUND,
+                      "(found: none)");
     standin_cleanup(&s);
 }
 
 static void test_duplicate_names(void)
 {
-    g_autoptr(GError) err = NULL;
     StandIn s;
-    UioDevice d;
 
     standin_good(&s);
     standin_add(&s, 12, IOBUF_NAME, iobuf_sizes, 2, IOBUF_NAME);
-    g_assert_false(uio_find_device(s.class_dir, s.dev_dir, IOBUF_NAME, &d,
-                                   &err));
-    g_test_message("%s", err->message);
-    g_assert_error(err, UIO_TRANSPORT_ERROR, UIO_TRANSPORT_ERROR_DUPLICATE);
-    g_assert_nonnull(strstr(err->message, "two UIO devices are called "
-                            "'guest-iobuf-1': uio3 and uio12"));
+    expect_find_error(&s, IOBUF_NAME, UIO_TRANSPORT_ERROR_DUPLICATE,
+                      "two UIO devices are called 'guest-iobuf-1': uio3 and "
+                      "uio12");
     standin_cleanup(&s);
 }
 
@@ -340,14 +341,9 @@ static void test_malformed_sysfs(gconstpointer data)
 
         g_assert_true(g_file_set_contents(path, c->text, (gssize)len, NULL));
     }
-    g_assert_false(uio_find_device(s.class_dir, s.dev_dir, IOBUF_NAME, &d,
-                                   &err));
-    g_test_message("%s -> %s", c->name, err->message);
-    g_assert_error(err, UIO_TRANSPORT_ERROR, UIO_TRANSPORT_ERROR_SYSFS);
-    g_assert_nonnull(strstr(err->message, path));
-    g_assert_nonnull(strstr(err->message, c->expect));
+    expect_find_error(&s, IOBUF_NAME, UIO_TRANSPORT_ERROR_SYSFS, path);
+    expect_find_error(&s, IOBUF_NAME, UIO_TRANSPORT_ERROR_SYSFS, c->expect);
     /* The explicit path reads the same files. */
-    g_clear_error(&err);
     g_assert_false(uio_device_from_path(s.class_dir, "/dev/uio3", &d, &err));
     g_assert_error(err, UIO_TRANSPORT_ERROR, UIO_TRANSPORT_ERROR_SYSFS);
     standin_cleanup(&s);
@@ -356,20 +352,14 @@ static void test_malformed_sysfs(gconstpointer data)
 /* A name that cannot be read might be ours: an error, not a skip. */
 static void test_unreadable_name(void)
 {
-    g_autoptr(GError) err = NULL;
     g_autofree char *name = NULL;
     StandIn s;
-    UioDevice d;
 
     standin_good(&s);
     name = sys_path(&s, 1, "name");
     g_assert_cmpint(g_unlink(name), ==, 0);
     g_assert_cmpint(g_mkdir(name, 0755), ==, 0);       /* read fails */
-    g_assert_false(uio_find_device(s.class_dir, s.dev_dir, IOBUF_NAME, &d,
-                                   &err));
-    g_test_message("%s", err->message);
-    g_assert_error(err, UIO_TRANSPORT_ERROR, UIO_TRANSPORT_ERROR_SYSFS);
-    g_assert_nonnull(strstr(err->message, name));
+    expect_find_error(&s, IOBUF_NAME, UIO_TRANSPORT_ERROR_SYSFS, name);
     standin_cleanup(&s);
 }
 
