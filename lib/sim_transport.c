@@ -28,11 +28,15 @@
 #include <unistd.h>
 
 #include "sel4/sim_transport.h"
+#include "sel4/uservm.h"
 
 /* Descriptors accepted in one receive before MSG_CTRUNC; extras closed. */
 #define SIM_RECV_MAX_FDS    16
 
 #define SIM_ERR_PREFIX      "sim transport: "
+
+_Static_assert(SIM_PCI_PIO_SIZE == SEL4_USERVM_PIO_SIZE, "one PIO window");
+_Static_assert(SIM_PAGE_SIZE == SEL4_USERVM_PAGE_SIZE, "one page size");
 
 G_DEFINE_QUARK(sim-transport-error-quark, sim_transport_error)
 
@@ -364,10 +368,28 @@ static bool validate_header(const SimHello *h, GError **errp)
     return true;
 }
 
+/* The uservm values obey sel4/uservm.h's rules: one check for both. */
+static bool validate_uservm(const SimHello *h, GError **errp)
+{
+    g_autoptr(GError) local = NULL;
+    Sel4Uservm u = {
+        .id = h->vmid,
+        .ram_base = h->ram_base,
+        .ram_size = h->ram_size,
+        .pci_mmio_base = h->pci_mmio_base,
+        .pci_mmio_size = h->pci_mmio_size,
+    };
+
+    if (!sel4_uservm_validate(&u, &local)) {
+        g_set_error(errp, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_PROTOCOL,
+                    SIM_ERR_PREFIX "bad hello: %s", local->message);
+        return false;
+    }
+    return true;
+}
+
 static bool validate_layout(const SimHello *h, GError **errp)
 {
-    uint64_t ram_end, pci_end;
-
     if (h->iobuf_region_size != SIM_IOBUF_REGION_SIZE) {
         g_set_error(errp, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_PROTOCOL,
                     SIM_ERR_PREFIX "bad hello: iobuf_region_size 0x%" PRIx64
@@ -375,28 +397,7 @@ static bool validate_layout(const SimHello *h, GError **errp)
                     h->iobuf_region_size, SIM_IOBUF_REGION_SIZE);
         return false;
     }
-    if (h->ram_size == 0) {
-        g_set_error(errp, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_PROTOCOL,
-                    SIM_ERR_PREFIX "bad hello: ram_size is 0");
-        return false;
-    }
-    if (h->ram_size % SIM_PAGE_SIZE) {
-        g_set_error(errp, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_PROTOCOL,
-                    SIM_ERR_PREFIX "bad hello: ram_size 0x%" PRIx64
-                    " is not a multiple of 0x%x", h->ram_size, SIM_PAGE_SIZE);
-        return false;
-    }
-    if (h->ram_base % SIM_PAGE_SIZE) {
-        g_set_error(errp, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_PROTOCOL,
-                    SIM_ERR_PREFIX "bad hello: ram_base 0x%" PRIx64
-                    " is not a multiple of 0x%x", h->ram_base, SIM_PAGE_SIZE);
-        return false;
-    }
-    if (h->ram_size > UINT64_MAX - h->ram_base) {
-        g_set_error(errp, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_PROTOCOL,
-                    SIM_ERR_PREFIX "bad hello: ram_base 0x%" PRIx64
-                    " + ram_size 0x%" PRIx64 " overflows",
-                    h->ram_base, h->ram_size);
+    if (!validate_uservm(h, errp)) {
         return false;
     }
     if (h->ram_region_size < h->ram_size ||
@@ -415,29 +416,6 @@ static bool validate_layout(const SimHello *h, GError **errp)
         return false;
     }
 #endif
-    if (h->pci_mmio_size == 0) {
-        g_set_error(errp, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_PROTOCOL,
-                    SIM_ERR_PREFIX "bad hello: pci_mmio_size is 0");
-        return false;
-    }
-    if (h->pci_mmio_base > UINT64_MAX - SIM_PCI_PIO_SIZE ||
-        h->pci_mmio_size > UINT64_MAX - SIM_PCI_PIO_SIZE - h->pci_mmio_base) {
-        g_set_error(errp, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_PROTOCOL,
-                    SIM_ERR_PREFIX "bad hello: pci_mmio_base 0x%" PRIx64
-                    " + pci_mmio_size 0x%" PRIx64 " + PIO window 0x%x "
-                    "overflows", h->pci_mmio_base, h->pci_mmio_size,
-                    SIM_PCI_PIO_SIZE);
-        return false;
-    }
-    ram_end = h->ram_base + h->ram_size;
-    pci_end = h->pci_mmio_base + h->pci_mmio_size + SIM_PCI_PIO_SIZE;
-    if (h->ram_base < pci_end && h->pci_mmio_base < ram_end) {
-        g_set_error(errp, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_PROTOCOL,
-                    SIM_ERR_PREFIX "bad hello: RAM [0x%" PRIx64 ", 0x%" PRIx64
-                    ") overlaps the PCI window [0x%" PRIx64 ", 0x%" PRIx64
-                    ")", h->ram_base, ram_end, h->pci_mmio_base, pci_end);
-        return false;
-    }
     return true;
 }
 
