@@ -496,16 +496,35 @@ void uio_unmap_regions(UioRegions *r)
 
 /* ---- doorbells ---- */
 
+/*
+ * One 4-byte transfer at offset 0.  A UIO device ignores the file
+ * position, so positional I/O is the same there, and it keeps a stand-in
+ * regular file (tests) from being walked through by repeated calls.
+ * Sockets and pipes have no position (ESPIPE): plain read/write.
+ */
+static ssize_t uio_xfer(int fd, void *buf, bool out)
+{
+    ssize_t n;
+
+    do {
+        n = out ? pwrite(fd, buf, 4, 0) : pread(fd, buf, 4, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == ESPIPE) {
+        do {
+            n = out ? write(fd, buf, 4) : read(fd, buf, 4);
+        } while (n < 0 && errno == EINTR);
+    }
+    return n;
+}
+
 int uio_doorbell_ack(int fd)
 {
-    const uint32_t enable = 1;
+    uint32_t enable = 1;
     uint32_t count;
     ssize_t n;
     int pending;
 
-    do {
-        n = read(fd, &count, sizeof(count));
-    } while (n < 0 && errno == EINTR);
+    n = uio_xfer(fd, &count, false);
     if (n < 0 && errno != EAGAIN) {
         return -errno;
     }
@@ -514,9 +533,7 @@ int uio_doorbell_ack(int fd)
     }
     pending = n == sizeof(count);
 
-    do {
-        n = write(fd, &enable, sizeof(enable));
-    } while (n < 0 && errno == EINTR);
+    n = uio_xfer(fd, &enable, true);
     if (n < 0) {
         return -errno;
     }

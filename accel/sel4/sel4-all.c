@@ -13,8 +13,9 @@
  * (sel4-loop.c), and send the devices' interrupts back as SET_IRQ events
  * (hw/intc/sel4_intc.c).
  *
- *   -accel sel4,transport=sim,socket=PATH[,loop=thread|aio|uring]
- *              [,batch=N][,poll-us=N]
+ *   -accel sel4,transport=sim,socket=PATH | transport=uio[,uio-iobuf=DEV]
+ *              [,uio-ram=DEV][,uservm=ID:RAM_BASE:RAM_SIZE:MMIO_BASE:MMIO_SIZE]
+ *              [,loop=thread|aio|uring][,batch=N][,poll-us=N]
  */
 #include "qemu/osdep.h"
 #include "qemu/module.h"
@@ -90,6 +91,23 @@ static void sel4_shutdown(Notifier *notifier, void *data)
                      s->stats.events, s->stats.errors);
 }
 
+/* Options of one transport given with the other are mistakes. */
+static bool sel4_check_transport_options(Sel4State *s, Error **errp)
+{
+    bool uio = g_str_equal(s->transport, "uio");
+
+    if (uio && s->socket) {
+        error_setg(errp, "sel4: socket= is an option of transport=sim");
+        return false;
+    }
+    if (!uio && (s->uio_iobuf || s->uio_ram || s->uio_root || s->uservm)) {
+        error_setg(errp, "sel4: uio-iobuf=, uio-ram=, uservm= and "
+                   "x-uio-root= are options of transport=uio");
+        return false;
+    }
+    return true;
+}
+
 static int sel4_init_machine(AccelState *as, MachineState *ms)
 {
     Sel4State *s = SEL4_ACCEL(as);
@@ -102,7 +120,8 @@ static int sel4_init_machine(AccelState *as, MachineState *ms)
                      MACHINE_GET_CLASS(ms)->name);
         return -EINVAL;
     }
-    if (!sel4_transport_attach(s, &err)) {
+    if (!sel4_check_transport_options(s, &err) ||
+        !sel4_transport_attach(s, &err)) {
         error_report_err(err);
         return -EIO;
     }
@@ -141,17 +160,38 @@ static void sel4_set_transport(Object *obj, const char *value, Error **errp)
     s->transport = g_strdup(value);
 }
 
-static char *sel4_get_socket(Object *obj, Error **errp)
+/* String options that need no checks of their own, by field offset. */
+static void sel4_get_str(Object *obj, Visitor *v, const char *name,
+                         void *opaque, Error **errp)
 {
-    return g_strdup(SEL4_ACCEL(obj)->socket);
+    char **field = (char **)((char *)obj + (uintptr_t)opaque);
+    char *value = *field ? *field : (char *)"";
+
+    visit_type_str(v, name, &value, errp);
 }
 
-static void sel4_set_socket(Object *obj, const char *value, Error **errp)
+static void sel4_set_str(Object *obj, Visitor *v, const char *name,
+                         void *opaque, Error **errp)
 {
-    Sel4State *s = SEL4_ACCEL(obj);
+    char **field = (char **)((char *)obj + (uintptr_t)opaque);
+    char *value;
 
-    g_free(s->socket);
-    s->socket = g_strdup(value);
+    if (!visit_type_str(v, name, &value, errp)) {
+        return;
+    }
+    g_free(*field);
+    *field = *value ? value : NULL;
+    if (!*field) {
+        g_free(value);
+    }
+}
+
+static void sel4_add_str(ObjectClass *oc, const char *name, size_t offset,
+                         const char *description)
+{
+    object_class_property_add(oc, name, "str", sel4_get_str, sel4_set_str,
+                              NULL, (void *)offset);
+    object_class_property_set_description(oc, name, description);
 }
 
 static int sel4_get_loop(Object *obj, Error **errp)
@@ -249,10 +289,21 @@ static void sel4_accel_class_init(ObjectClass *oc, const void *data)
     object_class_property_set_description(oc, "transport",
         "how the VMM is reached: sim (the simulated VMM's unix socket) "
         "or uio (the device VM's /dev/uioN functions)");
-    object_class_property_add_str(oc, "socket", sel4_get_socket,
-                                  sel4_set_socket);
-    object_class_property_set_description(oc, "socket",
+    sel4_add_str(oc, "socket", offsetof(Sel4State, socket),
         "transport=sim: path of the simulated VMM's socket");
+    sel4_add_str(oc, "uio-iobuf", offsetof(Sel4State, uio_iobuf),
+        "transport=uio: the iobuf function's node (default: the "
+        "/sys/class/uio device named guest-iobuf-<id>)");
+    sel4_add_str(oc, "uio-ram", offsetof(Sel4State, uio_ram),
+        "transport=uio: the RAM function's node (default: the device "
+        "named guest-ram-<id>)");
+    sel4_add_str(oc, "uservm", offsetof(Sel4State, uservm),
+        "transport=uio: <id>:<ram_base>:<ram_size>:<pci_mmio_base>:"
+        "<pci_mmio_size> (default: the kernel command line's uservm= entry "
+        "for $VMID, 1 when unset)");
+    sel4_add_str(oc, "x-uio-root", offsetof(Sel4State, uio_root),
+        "transport=uio: look for sys/class/uio and dev under this "
+        "directory instead of / (a stand-in tree for tests)");
     object_class_property_add_enum(oc, "loop", "Sel4Loop", &sel4_loop_lookup,
                                    sel4_get_loop, sel4_set_loop);
     object_class_property_set_description(oc, "loop",

@@ -24,6 +24,7 @@
 #include "sel4/rpc.h"
 #include "sel4/vso_rpc.h"
 #include "sel4/sim_transport.h"
+#include "sel4/uio_transport.h"
 
 /* QEMU 10.2 lets us put our own SQEs on the AioContext's io_uring. */
 #if defined(CONFIG_LINUX_IO_URING) && \
@@ -77,6 +78,10 @@ typedef struct Sel4State {
     /* options */
     char *transport;
     char *socket;
+    char *uio_iobuf;            /* explicit /dev/uioN nodes */
+    char *uio_ram;
+    char *uio_root;             /* x-uio-root: a stand-in / for tests */
+    char *uservm;               /* overrides /proc/cmdline */
     int loop;                   /* Sel4Loop */
     int uring_ring;             /* Sel4UringRing */
     uint32_t batch;
@@ -84,9 +89,11 @@ typedef struct Sel4State {
 
     /* transport (sel4-transport.c) */
     Sel4GuestLayout layout;     /* ram_fd is handed over to the machine */
-    void *iobuf_region;         /* event bar page + iobuf */
+    void *iobuf_region;         /* sim: event bar page + iobuf */
     size_t iobuf_region_size;
+    UioRegions uio;             /* uio: the two functions */
     uint8_t *event_bar;
+    void *iobuf;
     int doorbell_fd;            /* VMM -> us */
     bool doorbell_is_uio;       /* 4-byte irq count, write 1 re-enables */
     int ring_fd;                /* us -> VMM: eventfd (sim), or -1 for

@@ -40,72 +40,14 @@
 #include <glib/gstdio.h>
 
 #include "vmm-sim.h"
+#include "qemu-harness.h"
 
 #define N_DEVICES       5
 #define TIMEOUT_MS      20000
 
-static const char *qemu;
 static const char *loop_opts = "loop=uring";
 static const char *want_engine;
 static char *tmpdir;
-static int n_test;
-static int n_fail;
-
-static void ok(bool cond, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static void ok(bool cond, const char *fmt, ...)
-{
-    va_list ap;
-
-    n_test++;
-    if (!cond) {
-        n_fail++;
-    }
-    printf("%s %d - ", cond ? "ok" : "not ok", n_test);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    fflush(stdout);
-}
-
-static void diag_file(const char *path)
-{
-    g_autofree char *text = NULL;
-
-    if (g_file_get_contents(path, &text, NULL, NULL) && *text) {
-        g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
-
-        for (char **l = lines; *l; l++) {
-            if (**l) {
-                printf("# qemu: %s\n", *l);
-            }
-        }
-    }
-}
-
-/* Run QEMU with @args to completion; returns its wait status. */
-static int run_qemu_sync(const char *const *args, char **out)
-{
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
-    g_autofree char *o = NULL, *e = NULL;
-    g_autoptr(GError) err = NULL;
-    int status = -1;
-
-    g_ptr_array_add(argv, (char *)qemu);
-    for (; *args; args++) {
-        g_ptr_array_add(argv, (char *)*args);
-    }
-    g_ptr_array_add(argv, NULL);
-    if (!g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT,
-                      NULL, NULL, &o, &e, &status, &err)) {
-        printf("# spawn %s: %s\n", qemu, err->message);
-        *out = g_strdup("");
-        return -1;
-    }
-    *out = g_strconcat(o, e, NULL);
-    return status;
-}
-
 /* Start QEMU on @sock with the five devices; stderr+stdout to @log. */
 static pid_t spawn_qemu(const char *sock, const char *log)
 {
@@ -149,33 +91,6 @@ static pid_t spawn_qemu(const char *sock, const char *log)
         _exit(127);
     }
     return pid;
-}
-
-/* waitpid with a timeout; returns the status, or -1 on timeout. */
-static int wait_child(pid_t pid, int timeout_ms)
-{
-    gint64 end = g_get_monotonic_time() + timeout_ms * 1000LL;
-    int status;
-
-    for (;;) {
-        pid_t r = waitpid(pid, &status, WNOHANG);
-
-        if (r == pid) {
-            return status;
-        }
-        if (g_get_monotonic_time() > end) {
-            return -1;
-        }
-        g_usleep(10 * 1000);
-    }
-}
-
-static void kill_and_reap(pid_t pid)
-{
-    if (wait_child(pid, 0) == -1) {
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-    }
 }
 
 /* Options QEMU must refuse, each with a message naming the problem. */
@@ -438,8 +353,8 @@ static void test_interrupts(VmmSim *sim)
     ok(r, "MSI-X vector 0 -> SPI %u, config vector 0: %s", spi,
        err ? err->message : "ok");
     ok(hmp("set_link nic1 on"), "HMP set_link nic1 on");
-    ok(vmm_sim_wait_irq_count(sim, spi, 1, TIMEOUT_MS),
-       "MSI-X: SPI %u pulsed (count %" PRIu64 ")", spi,
+    r = vmm_sim_wait_irq_count(sim, spi, 1, TIMEOUT_MS);
+    ok(r, "MSI-X: SPI %u pulsed (count %" PRIu64 ")", spi,
        vmm_sim_irq_count(sim, spi));
     ok(!vmm_sim_irq_level(sim, spi) && !vmm_sim_irq_level(sim, NET_DEV) &&
        vmm_sim_irq_count(sim, NET_DEV) == 1,

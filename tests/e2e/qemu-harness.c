@@ -1,0 +1,101 @@
+/*
+ * What the end-to-end tests share: TAP output and QEMU processes.
+ *
+ * Copyright (c) 2026 The sel4-qemu-uring authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <glib.h>
+
+#include "qemu-harness.h"
+
+int n_test;
+int n_fail;
+const char *qemu;
+
+void ok(bool cond, const char *fmt, ...)
+{
+    va_list ap;
+
+    n_test++;
+    if (!cond) {
+        n_fail++;
+    }
+    printf("%s %d - ", cond ? "ok" : "not ok", n_test);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+}
+
+void diag_file(const char *path)
+{
+    g_autofree char *text = NULL;
+
+    if (g_file_get_contents(path, &text, NULL, NULL) && *text) {
+        g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+
+        for (char **l = lines; *l; l++) {
+            if (**l) {
+                printf("# qemu: %s\n", *l);
+            }
+        }
+    }
+}
+
+/* Run QEMU with @args to completion; returns its wait status. */
+int run_qemu_sync(const char *const *args, char **out)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autofree char *o = NULL, *e = NULL;
+    g_autoptr(GError) err = NULL;
+    int status = -1;
+
+    g_ptr_array_add(argv, (char *)qemu);
+    for (; *args; args++) {
+        g_ptr_array_add(argv, (char *)*args);
+    }
+    g_ptr_array_add(argv, NULL);
+    if (!g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT,
+                      NULL, NULL, &o, &e, &status, &err)) {
+        printf("# spawn %s: %s\n", qemu, err->message);
+        *out = g_strdup("");
+        return -1;
+    }
+    *out = g_strconcat(o, e, NULL);
+    return status;
+}
+
+/* waitpid with a timeout; returns the status, or -1 on timeout. */
+int wait_child(pid_t pid, int timeout_ms)
+{
+    gint64 end = g_get_monotonic_time() + timeout_ms * 1000LL;
+    int status;
+
+    for (;;) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+
+        if (r == pid) {
+            return status;
+        }
+        if (g_get_monotonic_time() > end) {
+            return -1;
+        }
+        g_usleep(10 * 1000);
+    }
+}
+
+void kill_and_reap(pid_t pid)
+{
+    if (wait_child(pid, 0) == -1) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+}
+

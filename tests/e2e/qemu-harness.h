@@ -1,0 +1,29 @@
+/*
+ * What the end-to-end tests share: TAP output and QEMU processes.
+ *
+ * Copyright (c) 2026 The sel4-qemu-uring authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef TESTS_E2E_QEMU_HARNESS_H
+#define TESTS_E2E_QEMU_HARNESS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <glib.h>
+
+extern const char *qemu;        /* the binary under test */
+extern int n_test;
+extern int n_fail;
+
+/* One TAP test line. */
+void ok(bool cond, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+/* Copy a log file into the TAP output as comments. */
+void diag_file(const char *path);
+/* Run QEMU with @args to completion; stdout+stderr in @out; wait status. */
+int run_qemu_sync(const char *const *args, char **out);
+/* waitpid with a timeout; returns the status, or -1 on timeout. */
+int wait_child(pid_t pid, int timeout_ms);
+/* SIGKILL @pid unless it has ended, and reap it. */
+void kill_and_reap(pid_t pid);
+
+#endif
