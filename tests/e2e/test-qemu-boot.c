@@ -402,12 +402,13 @@ static void test_boot(void)
         uint64_t vendor = 0, device = 0;
         unsigned b, nbars = 0;
         GString *bars = g_string_new("");
+        bool r;
 
         ok(devs[i].index == i, "registration %u has index %u", i,
            devs[i].index);
-        ok(vmm_sim_config_read(sim, devs[i].index, 0x00, 2, &vendor, &err) &&
-           vmm_sim_config_read(sim, devs[i].index, 0x02, 2, &device, &err),
-           "device %u: ID read: %s", i, err ? err->message : "ok");
+        r = vmm_sim_config_read(sim, devs[i].index, 0x00, 2, &vendor, &err) &&
+            vmm_sim_config_read(sim, devs[i].index, 0x02, 2, &device, &err);
+        ok(r, "device %u: ID read: %s", i, err ? err->message : "ok");
         g_clear_error(&err);
         ok(vendor == 0x1af4 && device >= 0x1041 && device <= 0x105a,
            "device %u: vendor 0x%04" PRIx64 " device 0x%04" PRIx64,
@@ -415,7 +416,7 @@ static void test_boot(void)
         for (b = 0; b < 6; b++) {
             unsigned off = 0x10 + 4 * b;
             uint64_t lo = 0, hi = 0xffffffff, size;
-            bool r, is64;
+            bool is64;
 
             r = bar_probe(sim, i, off, &lo, &err);
             is64 = r && !(lo & 1) && ((lo >> 1) & 3) == 2 && b < 5;

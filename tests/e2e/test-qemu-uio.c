@@ -13,6 +13,11 @@
  * out.  QEMU runs with x-uio-root=ROOT, finds the functions by name,
  * maps them, and the test plays the VMM on the same file: it reads the
  * registrations and START_VM from devevt and gets a config read answered.
+ * With the queues in its hands it also plays a hostile VMM: requests with
+ * a bad opcode, length or address space, for an unregistered device,
+ * beyond config space or into a hole are each answered with all-ones and
+ * the SLOT untouched, logged under -d guest_errors (-D), and QEMU serves
+ * the next good request.
  *
  * What a stand-in cannot show: the blocking 4-byte read and the write of
  * 1 that re-enables a real UIO interrupt (a regular file is always
@@ -82,14 +87,16 @@ static void make_function(unsigned n, const char *name, uint64_t map1_size)
     close(fd);
 }
 
-static pid_t spawn_qemu(const char *loop_opts, const char *log)
+static pid_t spawn_qemu(const char *loop_opts, const char *log,
+                        const char *dlog)
 {
     g_autofree char *accel = g_strdup_printf(
         "sel4,transport=uio,x-uio-root=%s,uservm=%s,%s", root, USERVM,
         loop_opts);
     const char *argv[] = {
         qemu, "-nodefaults", "-display", "none", "-machine", "virt-sel4",
-        "-accel", accel, "-device", "virtio-rng-pci", NULL
+        "-accel", accel, "-device", "virtio-rng-pci",
+        "-d", "guest_errors,unimp", "-D", dlog, NULL
     };
     pid_t pid = fork();
 
@@ -131,34 +138,112 @@ static bool wait_for_start(VsoRpc *rpc, unsigned *registered)
     return false;
 }
 
+/* Send @n requests at once; the replies land in @replies, in id order. */
+static bool call(VsoRpc *rpc, const rpcmsg_t *reqs, unsigned n,
+                 rpcmsg_t *replies)
+{
+    gint64 end = g_get_monotonic_time() + TIMEOUT_MS * 1000LL;
+    uint16_t ids[RPCMSG_BUFFER_SIZE];
+    VsoRequest got[RPCMSG_BUFFER_SIZE];
+    unsigned done = 0;
+
+    if (vso_rpc_call(rpc, reqs, n, ids) != (int)n) {
+        return false;
+    }
+    while (done < n && g_get_monotonic_time() < end) {
+        int k = vso_rpc_collect(rpc, got, RPCMSG_BUFFER_SIZE);
+
+        for (int i = 0; i < k; i++) {
+            for (unsigned j = 0; j < n; j++) {
+                if (ids[j] == got[i].id) {
+                    replies[j] = got[i].msg;
+                    done++;
+                }
+            }
+        }
+        if (k <= 0) {
+            g_usleep(1000);
+        }
+    }
+    return done == n;
+}
+
 /* One config read of registered device 0 through the request queue. */
 static bool config_read(VsoRpc *rpc, unsigned offset, uint64_t *val)
 {
-    gint64 end = g_get_monotonic_time() + TIMEOUT_MS * 1000LL;
     rpcmsg_t req = {
         .mr0 = rpc_mr0_mmio(RPC_MR0_MMIO_DIRECTION_READ, 0, 16, 4),
         .mr1 = offset,
     };
-    VsoRequest reply;
-    uint16_t id;
+    rpcmsg_t reply;
 
-    if (vso_rpc_call(rpc, &req, 1, &id) != 1) {
+    if (!call(rpc, &req, 1, &reply)) {
         return false;
     }
-    while (g_get_monotonic_time() < end) {
-        if (vso_rpc_collect(rpc, &reply, 1) == 1) {
-            *val = reply.msg.mr2;
-            return reply.id == id;
-        }
-        g_usleep(1000);
+    *val = reply.mr2;
+    return true;
+}
+
+#define RD  RPC_MR0_MMIO_DIRECTION_READ
+
+static void test_hostile(VsoRpc *rpc, const char *dlog)
+{
+    /* What a hostile VMM may send, what QEMU answers, what it logs. */
+    const struct {
+        const char *what;
+        rpcmsg_t req;
+        uint64_t reply;
+        const char *logged;
+    } hostile[] = {
+        { "unknown opcode 7", { .mr0 = RPC_MR0_SET(7, SLOT, 5) },
+          UINT64_MAX, "unknown opcode" },
+        { "length 3", { .mr0 = rpc_mr0_mmio(RD, 0, 6, 3) },
+          UINT64_MAX, "bad access length" },
+        { "address space 0x40", { .mr0 = rpc_mr0_mmio(RD, 0x40, 7, 4) },
+          UINT64_MAX, "bad address space" },
+        { "unregistered device 5", { .mr0 = rpc_mr0_mmio(RD, 5, 8, 4) },
+          UINT64_MAX, "unregistered device 5" },
+        { "config offset 0x2000", { .mr0 = rpc_mr0_mmio(RD, 0, 9, 4),
+          .mr1 = 0x2000 }, UINT64_MAX, "beyond its" },
+        /* outside RAM and the PCI window (a hole inside the window reads
+         * all-ones as a PCI master abort: not an error) */
+        { "AS_GLOBAL outside every window",
+          { .mr0 = rpc_mr0_mmio(RD, AS_GLOBAL, 10, 4), .mr1 = 0x3f000000 },
+          UINT64_MAX, "read of 4 bytes at 0x3f000000" },
+    };
+    rpcmsg_t reqs[G_N_ELEMENTS(hostile)], replies[G_N_ELEMENTS(hostile)];
+    g_autofree char *text = NULL;
+    uint64_t id = 0;
+    bool answered;
+
+    for (unsigned i = 0; i < G_N_ELEMENTS(hostile); i++) {
+        reqs[i] = hostile[i].req;
     }
-    return false;
+    answered = call(rpc, reqs, G_N_ELEMENTS(hostile), replies);
+    ok(answered, "hostile: all %zu bad requests answered",
+       G_N_ELEMENTS(hostile));
+    if (!answered) {
+        return;
+    }
+    g_file_get_contents(dlog, &text, NULL, NULL);
+    for (unsigned i = 0; i < G_N_ELEMENTS(hostile); i++) {
+        ok(replies[i].mr2 == hostile[i].reply &&
+           replies[i].mr0 == reqs[i].mr0 &&
+           text && strstr(text, hostile[i].logged),
+           "hostile: %s: reply 0x%" PRIx64 ", mr0 (slot %u) untouched, "
+           "logged '%s'", hostile[i].what, replies[i].mr2,
+           (unsigned)RPC_MR0_GET(replies[i].mr0, SLOT), hostile[i].logged);
+    }
+    answered = config_read(rpc, 0x0, &id);
+    ok(answered && id == 0x10441af4,
+       "hostile: QEMU still serves: device 0 ID 0x%08" PRIx64, id);
 }
 
 static void test_uio(const char *loop_opts)
 {
     g_autofree char *node = g_strdup_printf("%s/dev/uio0", root);
     g_autofree char *log = g_build_filename(root, "qemu.log", NULL);
+    g_autofree char *dlog = g_build_filename(root, "qemu-d.log", NULL);
     unsigned registered = 0;
     bool started, answered;
     uint64_t id = 0;
@@ -177,7 +262,7 @@ static void test_uio(const char *loop_opts)
     g_assert(vso_rpc_init(&rpc, iobuf, RPC_IOBUF_SIZE, VSO_RPC_DRIVER,
                           RPC_QUEUE_DRVRPC_REQ) == 0);
 
-    pid = spawn_qemu(loop_opts, log);
+    pid = spawn_qemu(loop_opts, log, dlog);
     started = wait_for_start(&rpc, &registered);
     ok(started && registered == 1,
        "uio: QEMU found guest-iobuf-7 and guest-ram-7 by name, mapped the "
@@ -187,6 +272,9 @@ static void test_uio(const char *loop_opts)
     ok(answered && id == 0x10441af4,
        "uio: config read of device 0 answered through the mapped queues: "
        "0x%08" PRIx64, id);
+    if (answered) {
+        test_hostile(&rpc, dlog);
+    }
     kill(pid, SIGTERM);
     ok(wait_child(pid, TIMEOUT_MS) != -1, "uio: QEMU ended on SIGTERM");
     if (n_fail) {
