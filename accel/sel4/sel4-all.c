@@ -324,8 +324,8 @@ static void sel4_accel_class_init(ObjectClass *oc, const void *data)
                               sel4_set_poll_us, NULL,
                               (void *)offsetof(Sel4State, poll_us));
     object_class_property_set_description(oc, "poll-us",
-        "after a pass, look for more requests this long before sleeping "
-        "(0..1000 microseconds, default 0)");
+        "loop=aio and uring: after a pass, look for more requests this "
+        "long before sleeping (0..1000 microseconds, default 0)");
 }
 
 static const TypeInfo sel4_accel_type = {
