@@ -339,24 +339,24 @@ static unsigned sel4_events_collect(Sel4State *s, rpcmsg_t *msgs,
     return n;
 }
 
-bool sel4_events_flush(Sel4State *s)
+/* Publish one collected batch; returns how many went out, or -errno. */
+static int sel4_events_send(Sel4State *s)
 {
     rpcmsg_t msgs[RPCMSG_BUFFER_SIZE];
     unsigned n, from_outbox, i;
     uint32_t intx_bits;
     int sent;
 
-    QEMU_LOCK_GUARD(&s->evt_lock);
     n = sel4_events_collect(s, msgs, &intx_bits);
     if (!n) {
-        return false;
+        return 0;
     }
     sent = vso_rpc_send_events(&s->rpc, msgs, n);
     if (sent < 0) {
         error_report_once("sel4: the event queue is broken (%s); events "
                           "are kept", s->rpc.evt.broken_reason);
         sel4_error(s, "send_events", -sent, n);
-        return false;
+        return sent;
     }
     from_outbox = MIN((unsigned)sent, s->n_outbox);
     memmove(s->outbox, s->outbox + from_outbox,
@@ -367,14 +367,31 @@ bool sel4_events_flush(Sel4State *s)
                                  msgs[i].mr2 == RPC_IRQ_SET);
     }
     s->stats.events += sent;
-    trace_sel4_events_flush(sent, n - sent);
-    if ((unsigned)sent < n) {
+    return sent;
+}
+
+bool sel4_events_flush(Sel4State *s)
+{
+    unsigned total = 0, waiting;
+    int sent;
+
+    QEMU_LOCK_GUARD(&s->evt_lock);
+    /* more than one batch may wait (e.g. 32 registrations and START_VM) */
+    do {
+        sent = sel4_events_send(s);
+        total += MAX(sent, 0);
+    } while (sent == RPCMSG_BUFFER_SIZE);
+    waiting = s->n_outbox + ctpop32(s->intx_level ^ s->intx_sent);
+    if (total || waiting) {
+        trace_sel4_events_flush(total, waiting);
+    }
+    if (waiting && sent >= 0) {
         /* devevt is full: back-pressure, not an error */
         s->stats.backpressure++;
         timer_mod(s->evt_retry,
                   qemu_clock_get_ns(QEMU_CLOCK_REALTIME) + SEL4_EVT_RETRY_NS);
     }
-    return sent > 0;
+    return total > 0;
 }
 
 static void sel4_events_bh(void *opaque)

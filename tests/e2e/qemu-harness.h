@@ -21,6 +21,8 @@ void ok(bool cond, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 void diag_file(const char *path);
 /* Run QEMU with @args to completion; stdout+stderr in @out; wait status. */
 int run_qemu_sync(const char *const *args, char **out);
+/* Start @argv (argv[0] = qemu), stdout and stderr to the file @log. */
+pid_t spawn_qemu_argv(const char *const *argv, const char *log);
 /* waitpid with a timeout; returns the status, or -1 on timeout. */
 int wait_child(pid_t pid, int timeout_ms);
 /* SIGKILL @pid unless it has ended, and reap it. */

@@ -20,8 +20,9 @@
  * requests; an INTx the device raises arrives as SET_IRQ set and leaves
  * as SET_IRQ clear, and an MSI-X vector as one PULSE of the programmed
  * SPI (virtio-net's config interrupt, triggered by set_link on the HMP
- * monitor); SIGTERM ends QEMU; and a QEMU whose VMM hangs up exits
- * non-zero saying so.
+ * monitor); SIGTERM ends QEMU; a devevt queue full of registrations is
+ * back-pressure that START_VM waits out; and a QEMU whose VMM hangs up
+ * exits non-zero saying so.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -76,21 +77,8 @@ static pid_t spawn_qemu(const char *sock, const char *log)
         "-fsdev", fsdev,
         NULL
     };
-    pid_t pid = fork();
 
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        execv(qemu, (char **)argv);
-        fprintf(stderr, "exec %s: %s\n", qemu, strerror(errno));
-        _exit(127);
-    }
-    return pid;
+    return spawn_qemu_argv(argv, log);
 }
 
 /* Options QEMU must refuse, each with a message naming the problem. */
@@ -460,6 +448,83 @@ static void test_boot(void)
     vmm_sim_free(sim);
 }
 
+/*
+ * Back-pressure: 32 devices (the most the protocol numbers) register with
+ * 32 events, which fill devevt while the VMM looks away; START_VM, the
+ * 33rd, must wait in QEMU's outbox and still arrive once the VMM drains,
+ * with no doorbell from the VMM to prompt it (the retry timer).
+ */
+static void test_backpressure(void)
+{
+    g_autofree char *sock = g_build_filename(tmpdir, "vmm3.sock", NULL);
+    g_autofree char *log = g_build_filename(tmpdir, "qemu3.log", NULL);
+    g_autofree char *accel = g_strdup_printf(
+        "sel4,transport=sim,socket=%s,%s", sock, loop_opts);
+    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    g_autofree char *text = NULL;
+    VmmSimConfig cfg = { .socket_path = sock };
+    g_autoptr(GError) err = NULL;
+    const char *fixed[] = {
+        qemu, "-nodefaults", "-display", "none", "-machine", "virt-sel4",
+        "-accel", accel, "-trace", "sel4_events_flush",
+    };
+    VmmSimStats st;
+    unsigned n = 0, i;
+    int pending;
+    VmmSim *sim;
+    pid_t pid;
+
+    for (i = 0; i < G_N_ELEMENTS(fixed); i++) {
+        g_ptr_array_add(argv, g_strdup(fixed[i]));
+    }
+    for (i = 0; i < RPC_MAX_PCIDEV; i++) {
+        g_ptr_array_add(argv, g_strdup("-device"));
+        g_ptr_array_add(argv, g_strdup_printf(
+            "virtio-rng-pci,addr=0x%x.%u,multifunction=on", 1 + i / 8, i % 8));
+    }
+    g_ptr_array_add(argv, NULL);
+
+    sim = vmm_sim_new(&cfg, &err);
+    if (!sim) {
+        ok(false, "vmm_sim_new: %s", err->message);
+        return;
+    }
+    pid = spawn_qemu_argv((const char *const *)argv->pdata, log);
+    if (!vmm_sim_accept(sim, TIMEOUT_MS, &err)) {
+        ok(false, "32-device QEMU attached: %s", err->message);
+        diag_file(log);
+        kill_and_reap(pid);
+        vmm_sim_free(sim);
+        return;
+    }
+    /* look away until devevt is full */
+    for (i = 0; i < 200; i++) {
+        pending = vso_queue_pending((VsoQueue *)&vmm_sim_rpc(sim)->evt);
+        if (pending >= (int)RPCMSG_BUFFER_SIZE) {
+            break;
+        }
+        g_usleep(10 * 1000);
+    }
+    ok(pending == (int)RPCMSG_BUFFER_SIZE, "devevt full with %d events while "
+       "the VMM looks away", pending);
+    ok(vmm_sim_wait_started(sim, TIMEOUT_MS), "START_VM still arrived");
+    vmm_sim_pci_devs(sim, &n);
+    vmm_sim_get_stats(sim, &st);
+    ok(n == RPC_MAX_PCIDEV && st.protocol_errors == 0,
+       "all %u registrations before it, %" PRIu64 " protocol errors", n,
+       st.protocol_errors);
+    kill(pid, SIGTERM);
+    wait_child(pid, TIMEOUT_MS);
+    g_file_get_contents(log, &text, NULL, NULL);
+    ok(text && strstr(text, "(waiting 1)"),
+       "QEMU's trace shows the event that waited");
+    if (n_fail) {
+        diag_file(log);
+    }
+    kill_and_reap(pid);
+    vmm_sim_free(sim);
+}
+
 static void test_vmm_hangup(void)
 {
     g_autofree char *sock = g_build_filename(tmpdir, "vmm2.sock", NULL);
@@ -528,6 +593,7 @@ int main(int argc, char **argv)
 
     test_help_and_bad_args();
     test_boot();
+    test_backpressure();
     test_vmm_hangup();
 
     printf("1..%d\n", n_test);

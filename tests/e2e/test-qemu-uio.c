@@ -98,20 +98,8 @@ static pid_t spawn_qemu(const char *loop_opts, const char *log,
         "-accel", accel, "-device", "virtio-rng-pci",
         "-d", "guest_errors,unimp", "-D", dlog, NULL
     };
-    pid_t pid = fork();
 
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        execv(qemu, (char **)argv);
-        _exit(127);
-    }
-    return pid;
+    return spawn_qemu_argv(argv, log);
 }
 
 /* Take devevt events until START_VM; true when it came after REGISTER(0). */
