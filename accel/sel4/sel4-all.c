@@ -89,6 +89,8 @@ static void sel4_shutdown(Notifier *notifier, void *data)
     trace_sel4_stats(s->stats.requests, s->stats.batches,
                      s->stats.doorbells_in, s->stats.doorbells_out,
                      s->stats.events, s->stats.errors);
+    trace_sel4_event_stats(s->stats.events_merged, s->stats.events_dropped,
+                           s->stats.backpressure);
 }
 
 /* Options of one transport given with the other are mistakes. */

@@ -217,7 +217,6 @@ void sel4_serve(Sel4State *s, unsigned batch)
 {
     int64_t deadline;
 
-    s->in_batch = true;
     sel4_serve_until_empty(s, batch);
     /*
      * poll-us: the VMM is likely to send more soon; looking at the queue
@@ -233,7 +232,6 @@ void sel4_serve(Sel4State *s, unsigned batch)
             cpu_relax();
         }
     }
-    s->in_batch = false;
 }
 
 bool sel4_serve_one_unlocked(Sel4State *s)

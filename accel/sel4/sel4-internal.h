@@ -122,7 +122,6 @@ typedef struct Sel4State {
     QEMUTimer *evt_retry;
 
     /* loops (sel4-loop.c) */
-    bool in_batch;              /* the serving thread is in a pass */
     QemuThread thread;
     int thread_stop_fd;
     bool thread_running;
