@@ -306,11 +306,18 @@ static void test_interrupts(VmmSim *sim)
     uint64_t bar1 = cfg->pci_mmio_base + NET_BAR1;
     unsigned spi = cfg->msi_spi_base + 5, msix;
     g_autoptr(GError) err = NULL;
-    uint64_t isr = 0;
+    uint64_t isr = 0, status = 0, feat_sel = 0;
     bool r;
 
-    r = net_driver_ok(sim, bar4, bar1, &err);
-    ok(r, "virtio-net: BARs mapped, DRIVER_OK: %s", err ? err->message : "ok");
+    r = net_driver_ok(sim, bar4, bar1, &err) &&
+        vmm_sim_mmio_read(sim, 0, AS_GLOBAL, bar4 + VIRTIO_COMMON + 0x14, 1,
+                          &status, &err) &&
+        vmm_sim_mmio_read(sim, 0, AS_GLOBAL, bar4 + VIRTIO_COMMON + 0x08, 4,
+                          &feat_sel, &err);
+    ok(r && status == 0xf && feat_sel == 1,
+       "virtio-net common config: status 0x%" PRIx64 " (want 0xf: "
+       "DRIVER_OK), driver_feature_select %" PRIu64 " read back: %s",
+       status, feat_sel, err ? err->message : "ok");
     if (!r) {
         return;
     }
