@@ -13,6 +13,9 @@
 #   SEL4_QEMU_CONFIGURE_EXTRA  extra configure flags (e.g. --enable-debug)
 #   SEL4_QEMU_TARGETS    ninja targets (default: qemu-system-aarch64 qemu-img qemu-io)
 #   SEL4_QEMU_JOBS       ninja -j (default: ninja's own)
+#   SEL4_QEMU_FORCE_FALLBACK=SUITE:SERIES  build that fallback instead of the
+#                        pin (e.g. trixie:10.0.; see fetch.sh); use its own
+#                        SEL4_BUILD_ROOT, or build/qemu is rebuilt from scratch
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -23,7 +26,7 @@ mkdir -p "$BUILD_ROOT"
 exec 9>"$BUILD_ROOT/.qemu-build.lock"
 flock 9
 "$QEMU_DIR/fetch.sh"
-load_selected || die "fetch.sh left no $SRC_CACHE/selected.env"
+load_selected || die "fetch.sh left no $SELECTED_ENV"
 [ -f "$SRC_DIR/.sel4-unpacked" ] || die "$SRC_DIR is not unpacked"
 
 DEVICES_NAME=sel4

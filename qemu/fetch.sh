@@ -11,6 +11,11 @@
 #   SEL4_QEMU_MIRROR    Debian mirror (default: from the system's apt sources)
 #   SEL4_QEMU_REFRESH=1 ignore a cached fallback selection and ask apt again
 #   QEMU_ALLOW_FALLBACK=0  fail instead of falling back when the pin is gone
+#   SEL4_QEMU_FORCE_FALLBACK=SUITE:SERIES  ignore the pin and take the newest
+#                       SERIES* in SUITE (e.g. trixie:10.0.), to test-build a
+#                       fallback before it is needed; checked by apt against the
+#                       signed index like any fallback, recorded in its own
+#                       $SRC_CACHE/selected-force-*.env (selected.env untouched)
 #
 # Idempotent: when the verified tarball is already cached, apt is not run at
 # all; when build/qemu-src/ was unpacked from that tarball, nothing is done.
@@ -36,12 +41,18 @@ SEL_PINNED=$4
 SEL_FOR_PIN='$QEMU_DEB_VERSION'
 EOF
     chmod 644 "$tmp"
-    mv "$tmp" "$SRC_CACHE/selected.env"
+    mv "$tmp" "$SELECTED_ENV"
     SEL_VERSION=$1 SEL_TARBALL=$2 SEL_SHA256=$3 SEL_PINNED=$4
     SEL_FOR_PIN=$QEMU_DEB_VERSION
 }
 
 fallback_notice() {
+    if [ -n "$FORCE_FALLBACK" ]; then
+        log "FALLBACK (forced by SEL4_QEMU_FORCE_FALLBACK=$FORCE_FALLBACK): using" \
+            "qemu $SEL_VERSION ($SEL_TARBALL, sha256 $SEL_SHA256, checked by apt" \
+            "against the signed index only) instead of the pinned $QEMU_DEB_VERSION"
+        return
+    fi
     log "FALLBACK: pinned qemu $QEMU_DEB_VERSION is not in the archive; using" \
         "qemu $SEL_VERSION ($SEL_TARBALL, sha256 $SEL_SHA256, checked by apt" \
         "against the signed index only, no pinned hash). Update qemu/pin.env."
@@ -50,7 +61,7 @@ fallback_notice() {
 # --- 1. a verified tarball already in the cache? ---------------------------
 use_cached() {
     local f=$SRC_CACHE/$QEMU_ORIG_TARBALL got
-    if [ -f "$f" ]; then
+    if [ -z "$FORCE_FALLBACK" ] && [ -f "$f" ]; then
         got=$(sha256_of "$f")
         if [ "$got" = "$QEMU_ORIG_SHA256" ] &&
            [ "$(size_of "$f")" = "$QEMU_ORIG_SIZE" ]; then
@@ -179,13 +190,17 @@ choose_version() {
     avail=$(available_versions)
     [ -n "$avail" ] || die "no qemu source package listed in the private index ($APT_DIR/lists)"
     log "qemu sources in the archive: $(printf '%s\n' "$avail" | awk '{ printf "%s%s(%s)", sep, $1, $2; sep=" " }')"
-    if printf '%s\n' "$avail" | awk -v v="$QEMU_DEB_VERSION" '$1 == v { f = 1 } END { exit !f }'; then
+    local entries=$QEMU_FALLBACK
+    if [ -n "$FORCE_FALLBACK" ]; then
+        log "SEL4_QEMU_FORCE_FALLBACK=$FORCE_FALLBACK: not using the pin"
+        entries=$FORCE_FALLBACK
+    elif printf '%s\n' "$avail" | awk -v v="$QEMU_DEB_VERSION" '$1 == v { f = 1 } END { exit !f }'; then
         CHOSEN=$QEMU_DEB_VERSION PINNED=1
         return
     fi
     [ "$QEMU_ALLOW_FALLBACK" = 1 ] ||
         die "pinned qemu $QEMU_DEB_VERSION is not in the archive and QEMU_ALLOW_FALLBACK=0"
-    for entry in $QEMU_FALLBACK; do
+    for entry in $entries; do
         suite=${entry%%:*} series=${entry#*:}
         v=$(printf '%s\n' "$avail" |
             awk -v s="$suite" -v p="$series" '$2 == s {
@@ -193,12 +208,16 @@ choose_version() {
                 if (index(u, p) == 1) print $1 }' | newest || true)
         if [ -n "$v" ]; then
             CHOSEN=$v PINNED=0
-            log "FALLBACK: pinned qemu $QEMU_DEB_VERSION is not in the archive;" \
-                "choosing qemu $v from $suite (newest $series*)"
+            if [ -n "$FORCE_FALLBACK" ]; then
+                log "FALLBACK (forced): choosing qemu $v from $suite (newest $series*)"
+            else
+                log "FALLBACK: pinned qemu $QEMU_DEB_VERSION is not in the archive;" \
+                    "choosing qemu $v from $suite (newest $series*)"
+            fi
             return
         fi
     done
-    die "neither pinned qemu $QEMU_DEB_VERSION nor a fallback ($QEMU_FALLBACK) is in the archive"
+    die "neither pinned qemu $QEMU_DEB_VERSION nor a fallback ($entries) is in the archive"
 }
 
 # --- 4. download + verify ---------------------------------------------------

@@ -9,6 +9,17 @@ REPO_ROOT=$(cd "$QEMU_DIR/.." && pwd)
 # Everything downloaded or cached lives OUTSIDE the clone.
 CACHE=${SEL4_QEMU_CACHE:-/var/cache/sel4-qemu-uring}
 SRC_CACHE=$CACHE/src          # verified tarballs, .dsc, selected.env
+# SEL4_QEMU_FORCE_FALLBACK=SUITE:SERIES (e.g. trixie:10.0.) skips the pin and
+# builds the newest SERIES* in SUITE, as if the pin had left the archive: a
+# test build of the fallback. Its selection is kept in its own file, so the
+# default selection (selected.env) that other clones sharing this cache
+# read is never touched. Unset (the default): the pin, then QEMU_FALLBACK.
+FORCE_FALLBACK=${SEL4_QEMU_FORCE_FALLBACK:-}
+if [ -n "$FORCE_FALLBACK" ]; then
+    SELECTED_ENV=$SRC_CACHE/selected-force-$(printf '%s' "$FORCE_FALLBACK" | tr -c 'A-Za-z0-9.' '_').env
+else
+    SELECTED_ENV=$SRC_CACHE/selected.env
+fi
 APT_DIR=$CACHE/apt            # private deb-src list + lists/ state
 # Build products live in the repo's git-ignored build/.
 BUILD_ROOT=${SEL4_BUILD_ROOT:-$REPO_ROOT/build}
@@ -27,9 +38,9 @@ size_of()   { stat -c %s "$1"; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f s", b - a }'; }
 
-# Reads $SRC_CACHE/selected.env (written by fetch.sh) into SEL_* variables.
+# Reads $SELECTED_ENV (written by fetch.sh) into SEL_* variables.
 load_selected() {
-    local f=$SRC_CACHE/selected.env
+    local f=$SELECTED_ENV
     [ -f "$f" ] || return 1
     # shellcheck disable=SC1090
     . "$f"

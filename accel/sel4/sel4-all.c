@@ -24,9 +24,6 @@
 #include "qapi/error.h"
 #include "qapi/util.h"
 #include "qapi/visitor.h"
-#include "accel/accel-ops.h"
-#include "accel/accel-cpu-ops.h"
-#include "accel/dummy-cpus.h"
 #include "hw/boards.h"
 #include "sel4-internal.h"
 #include "trace.h"
@@ -141,6 +138,14 @@ static int sel4_init_machine(AccelState *as, MachineState *ms)
     qemu_register_shutdown_notifier(&s->shutdown);
     return 0;
 }
+
+#if SEL4_QEMU_10_0 /* 10.0: init_machine(MachineState *), no AccelState */
+static int sel4_init_machine_10_0(MachineState *ms)
+{
+    return sel4_init_machine(ms->accelerator, ms);
+}
+#define sel4_init_machine sel4_init_machine_10_0
+#endif
 
 /* ---- properties ---- */
 
@@ -278,7 +283,7 @@ static void sel4_accel_instance_init(Object *obj)
     }
 }
 
-static void sel4_accel_class_init(ObjectClass *oc, const void *data)
+static void sel4_accel_class_init(ObjectClass *oc, SEL4_CLASS_DATA *data)
 {
     AccelClass *ac = ACCEL_CLASS(oc);
 
@@ -338,13 +343,15 @@ static const TypeInfo sel4_accel_type = {
     .class_init = sel4_accel_class_init,
 };
 
-static void sel4_accel_ops_class_init(ObjectClass *oc, const void *data)
+static void sel4_accel_ops_class_init(ObjectClass *oc, SEL4_CLASS_DATA *data)
 {
     AccelOpsClass *ops = ACCEL_OPS_CLASS(oc);
 
     ops->create_vcpu_thread = dummy_start_vcpu_thread;
+#if !SEL4_QEMU_10_0 /* 10.2 asserts handle_interrupt; 10.0 defaults it itself */
     /* 10.2: cpus_register_accel() asserts ops->handle_interrupt */
     ops->handle_interrupt = generic_handle_interrupt;
+#endif
 }
 
 static const TypeInfo sel4_accel_ops_type = {

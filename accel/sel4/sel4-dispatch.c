@@ -23,8 +23,6 @@
 #include "qemu/main-loop.h"
 #include "hw/pci/pci_device.h"
 #include "hw/pci/pci_host.h"
-#include "system/address-spaces.h"
-#include "system/memory.h"
 #include "sel4-internal.h"
 #include "trace.h"
 

@@ -14,7 +14,7 @@
 #define ACCEL_SEL4_INTERNAL_H
 
 #include "qemu/accel.h"
-#include "accel/accel-ops.h"
+#include "system/sel4-compat.h"     /* accel ops (10.0 and 10.2) */
 #include "qemu/thread.h"
 #include "qemu/timer.h"
 #include "block/aio.h"

@@ -22,7 +22,6 @@
 #include "qemu/units.h"
 #include "qapi/error.h"
 #include "hw/boards.h"
-#include "hw/arm/machines-qom.h"
 #include "hw/pci/pci_host.h"
 #include "hw/pci/pcie_host.h"
 #include "hw/pci-host/gpex.h"
@@ -30,9 +29,8 @@
 #include "hw/intc/sel4_intc.h"
 #include "hw/sysbus.h"
 #include "hw/qdev-properties.h"
-#include "system/address-spaces.h"
-#include "system/memory.h"
 #include "system/sel4.h"
+#include "system/sel4-compat.h"
 
 /*
  * The ECAM is not guest-visible (config goes through the VMM); it only
@@ -129,4 +127,4 @@ static void virt_sel4_machine_init(MachineClass *mc)
     mc->no_floppy = 1;
     mc->no_cdrom = 1;
 }
-DEFINE_MACHINE_AARCH64("virt-sel4", virt_sel4_machine_init)
+SEL4_DEFINE_MACHINE("virt-sel4", virt_sel4_machine_init)

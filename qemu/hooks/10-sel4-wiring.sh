@@ -11,8 +11,9 @@
 # and add CONFIG_SEL4_VIRT=y to qemu/devices-sel4.mak (only together with
 # this hook: minikconf fails with "undefined symbol SEL4_VIRT" otherwise).
 # Tested: QEMU 10.2.2 built and ran with stub accel/machine/intc files
-# (-accel sel4 -M virt-sel4, -trace 'sel4_*'); on 10.0.13 it applies
-# (idempotently) but was not built.
+# (-accel sel4 -M virt-sel4, -trace 'sel4_*'); 10.0.13 (trixie, built with
+# SEL4_QEMU_FORCE_FALLBACK=trixie:10.0.) builds with the same edits, and the
+# end-to-end tests pass on it.
 #
 # Runs in the QEMU source tree. Every edit is idempotent and checks that its
 # anchor line exists, so a QEMU update that moves things fails loudly here.
