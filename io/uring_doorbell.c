@@ -332,6 +332,35 @@ static bool ud_readable(int fd)
 }
 
 /* Reads @len bytes; 1 done, 0 nothing there, -1 failed (errno set). */
+/*
+ * One transfer on a doorbell fd.  A UIO device ignores the file position,
+ * so its transfers are positional (offset 0): the same on a real device,
+ * and a stand-in regular file (tests) is not walked through.  An fd
+ * without a position (ESPIPE: sockets, pipes) gets plain read/write.
+ */
+static ssize_t ud_xfer(UdDoorbell *db, void *buf, size_t len, bool out)
+{
+    bool positional = db->kind == UD_KIND_UIO;
+    ssize_t ret;
+
+    for (;;) {
+        if (positional) {
+            ret = out ? pwrite(db->fd, buf, len, 0)
+                      : pread(db->fd, buf, len, 0);
+        } else {
+            ret = out ? write(db->fd, buf, len) : read(db->fd, buf, len);
+        }
+        if (ret < 0 && errno == EINTR) {
+            continue;
+        }
+        if (ret < 0 && errno == ESPIPE && positional) {
+            positional = false;
+            continue;
+        }
+        return ret;
+    }
+}
+
 static int ud_read(UdDoorbell *db, void *buf, size_t len)
 {
     ssize_t ret;
@@ -339,9 +368,7 @@ static int ud_read(UdDoorbell *db, void *buf, size_t len)
     if (!db->nonblock && !ud_readable(db->fd)) {
         return 0;
     }
-    do {
-        ret = read(db->fd, buf, len);
-    } while (ret < 0 && errno == EINTR);
+    ret = ud_xfer(db, buf, len, false);
     if (ret == (ssize_t)len) {
         return 1;
     }
@@ -372,7 +399,8 @@ static uint64_t ud_drain(UringDoorbell *ud, unsigned i)
         if (ret > 0) {
             count = irqs;
             /* re-enable the irq before the handler looks at the queues */
-            if (write(db->fd, &enable, sizeof(enable)) != sizeof(enable)) {
+            if (ud_xfer(db, &enable, sizeof(enable), true) !=
+                sizeof(enable)) {
                 ud_error(ud, "UIO irq re-enable on fd %d failed: %s",
                          db->fd, g_strerror(errno));
             }

@@ -22,9 +22,9 @@
  * What a stand-in cannot show: the blocking 4-byte read and the write of
  * 1 that re-enables a real UIO interrupt (a regular file is always
  * readable, so QEMU's loop spins while this test runs), and the EMIT store
- * faulting into the VMM.  With x-uring-ring=own the engine drains with
- * read()/write() at the file position, which walks through a regular
- * file: that loop is not run here.
+ * faulting into the VMM.  Every drain of the doorbell is a positional
+ * 4-byte read and write at offset 0 (a UIO device ignores the position),
+ * so the stand-in's event bar page only ever sees its first word change.
  */
 #include <errno.h>
 #include <fcntl.h>
