@@ -276,8 +276,11 @@ static void sel4_accel_instance_init(Object *obj)
     s->conn = -1;
     s->doorbell_fd = -1;
     s->ring_fd = -1;
-    s->thread_stop_fd = -1;
+    s->thread_ctl_fd = -1;
     s->layout.ram_fd = -1;
+    /* detach may run before (or without) uio_map_regions() */
+    s->uio.iobuf_fd = -1;
+    s->uio.ram_fd = -1;
     for (i = 0; i < SIM_FD_COUNT; i++) {
         s->sim_fds[i] = -1;
     }

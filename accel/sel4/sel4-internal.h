@@ -123,7 +123,8 @@ typedef struct Sel4State {
 
     /* loops (sel4-loop.c) */
     QemuThread thread;
-    int thread_stop_fd;
+    int thread_ctl_fd;          /* wakes the thread: kick or stop */
+    bool thread_stop;
     bool thread_running;
     Notifier shutdown;
 #ifdef SEL4_HAVE_AIO_ADD_SQE
@@ -172,6 +173,8 @@ void sel4_vpci_init(Sel4State *s);
 /* sel4-loop.c */
 bool sel4_loop_start(Sel4State *s, Error **errp);
 void sel4_loop_stop(Sel4State *s);
+/* Serve what is queued without a doorbell (e.g. a predecessor's requests). */
+void sel4_loop_kick(Sel4State *s);
 /* A doorbell wake-up of the aio and uring loops: drain it, serve. */
 void sel4_doorbell_fired(Sel4State *s);
 /* Ring the VMM at the end of this pass (once, however often called). */

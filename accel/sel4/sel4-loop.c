@@ -174,7 +174,7 @@ static bool sel4_loop_start_own_ring(Sel4State *s, Error **errp)
     uring_doorbell_set_peer_fn(s->ud, sel4_ud_ring_vmm, s);
     s->engine = "uring-own";
     qemu_set_fd_handler(uring_doorbell_get_fd(s->ud), sel4_ud_ready, NULL, s);
-    /* submit the first poll, and serve what is queued already */
+    /* submit the first poll */
     sel4_ud_ready(s);
     return true;
 }
@@ -194,8 +194,9 @@ static void *sel4_thread_fn(void *opaque)
     Sel4State *s = opaque;
     struct pollfd pfd[2] = {
         { .fd = s->doorbell_fd, .events = POLLIN },
-        { .fd = s->thread_stop_fd, .events = POLLIN },
+        { .fd = s->thread_ctl_fd, .events = POLLIN },
     };
+    uint64_t ctl;
 
     rcu_register_thread();
     for (;;) {
@@ -207,15 +208,19 @@ static void *sel4_thread_fn(void *opaque)
                          strerror(errno));
             break;
         }
-        if (pfd[1].revents) {
+        if (pfd[1].revents &&
+            read(s->thread_ctl_fd, &ctl, sizeof(ctl)) == sizeof(ctl) &&
+            qatomic_read(&s->thread_stop)) {
             break;
         }
         if (pfd[0].revents & (POLLERR | POLLNVAL)) {
             error_report("sel4: loop=thread: the doorbell fd failed");
             break;
         }
-        s->stats.doorbells_in++;
-        trace_sel4_doorbell_wake(s->engine, sel4_doorbell_drain(s));
+        if (pfd[0].revents) {
+            s->stats.doorbells_in++;
+            trace_sel4_doorbell_wake(s->engine, sel4_doorbell_drain(s));
+        }
         while (sel4_serve_one_unlocked(s)) {
             /* one request, one BQL, one doorbell: the seed's shape */
         }
@@ -226,8 +231,8 @@ static void *sel4_thread_fn(void *opaque)
 
 static bool sel4_loop_start_thread(Sel4State *s, Error **errp)
 {
-    s->thread_stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (s->thread_stop_fd < 0) {
+    s->thread_ctl_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (s->thread_ctl_fd < 0) {
         error_setg_errno(errp, errno, "sel4: loop=thread");
         return false;
     }
@@ -270,14 +275,33 @@ bool sel4_loop_start(Sel4State *s, Error **errp)
     return ok;
 }
 
-void sel4_loop_stop(Sel4State *s)
+/* Wake the loop thread: to serve (kick) or, with thread_stop set, to end. */
+static bool sel4_thread_wake(Sel4State *s)
 {
     uint64_t one = 1;
 
+    if (write(s->thread_ctl_fd, &one, sizeof(one)) != sizeof(one)) {
+        error_report("sel4: cannot wake the loop thread: %s",
+                     strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+void sel4_loop_kick(Sel4State *s)
+{
     if (s->thread_running) {
-        if (write(s->thread_stop_fd, &one, sizeof(one)) != sizeof(one)) {
-            error_report("sel4: cannot stop the loop thread: %s",
-                         strerror(errno));
+        sel4_thread_wake(s);
+    } else {
+        sel4_serve(s, s->batch);
+    }
+}
+
+void sel4_loop_stop(Sel4State *s)
+{
+    if (s->thread_running) {
+        qatomic_set(&s->thread_stop, true);
+        if (!sel4_thread_wake(s)) {
             return;
         }
         /* it may be waiting for the BQL to finish a request */

@@ -98,6 +98,11 @@ static void sel4_vm_state_change(void *opaque, bool running, RunState state)
     trace_sel4_start_vm(s->n_pcidev);
     /* behind the registrations in the outbox: the order is kept */
     sel4_event_push(s, &msg);
+    /*
+     * Requests a predecessor left queued, with their doorbell consumed,
+     * would otherwise wait for the next one.  The devices exist now.
+     */
+    sel4_loop_kick(s);
 }
 
 void sel4_vpci_init(Sel4State *s)

@@ -21,7 +21,8 @@
  * as SET_IRQ clear, and an MSI-X vector as one PULSE of the programmed
  * SPI (virtio-net's config interrupt, triggered by set_link on the HMP
  * monitor); SIGTERM ends QEMU; a devevt queue full of registrations is
- * back-pressure that START_VM waits out; and a QEMU whose VMM hangs up
+ * back-pressure that START_VM waits out; a request queued before QEMU
+ * attached is served without a doorbell; and a QEMU whose VMM hangs up
  * exits non-zero saying so.
  */
 #include <errno.h>
@@ -532,6 +533,56 @@ static void test_backpressure(void)
     vmm_sim_free(sim);
 }
 
+/*
+ * A request already queued when QEMU attaches, its doorbell long gone (a
+ * predecessor consumed it): QEMU must serve it once its devices exist,
+ * without waiting for a doorbell that will not come.
+ */
+static void test_leftover_request(void)
+{
+    g_autofree char *sock = g_build_filename(tmpdir, "vmm4.sock", NULL);
+    g_autofree char *log = g_build_filename(tmpdir, "qemu4.log", NULL);
+    VmmSimConfig cfg = { .socket_path = sock };
+    g_autoptr(GError) err = NULL;
+    rpcmsg_t req = {
+        .mr0 = rpc_mr0_mmio(RPC_MR0_MMIO_DIRECTION_READ, 0, 16, 4),
+    };
+    VsoRequest reply = { 0 };
+    VsoRpc *rpc;
+    uint16_t id;
+    gint64 end;
+    int got = 0;
+    VmmSim *sim;
+    pid_t pid;
+
+    sim = vmm_sim_new(&cfg, &err);
+    if (!sim) {
+        ok(false, "vmm_sim_new: %s", err->message);
+        return;
+    }
+    /* the simulator's own queues, driven by hand: no doorbell is rung */
+    rpc = (VsoRpc *)vmm_sim_rpc(sim);
+    ok(vso_rpc_call(rpc, &req, 1, &id) == 1, "a request queued before "
+       "QEMU attaches, no doorbell");
+    pid = spawn_qemu(sock, log);
+    if (vmm_sim_accept(sim, TIMEOUT_MS, &err)) {
+        end = g_get_monotonic_time() + TIMEOUT_MS * 1000LL;
+        while (!got && g_get_monotonic_time() < end) {
+            got = vso_rpc_collect(rpc, &reply, 1);
+            g_usleep(1000);
+        }
+    }
+    ok(got == 1 && reply.id == id && reply.msg.mr2 == 0x10421af4,
+       "QEMU served it at start: device 0 ID 0x%08" PRIx64, reply.msg.mr2);
+    if (got != 1) {
+        diag_file(log);
+    }
+    kill(pid, SIGTERM);
+    wait_child(pid, TIMEOUT_MS);
+    kill_and_reap(pid);
+    vmm_sim_free(sim);
+}
+
 static void test_vmm_hangup(void)
 {
     g_autofree char *sock = g_build_filename(tmpdir, "vmm2.sock", NULL);
@@ -601,6 +652,7 @@ int main(int argc, char **argv)
     test_help_and_bad_args();
     test_boot();
     test_backpressure();
+    test_leftover_request();
     test_vmm_hangup();
 
     printf("1..%d\n", n_test);
