@@ -1,0 +1,12 @@
+/*
+ * The simulated guest's virtio-console driver (being written).
+ *
+ * Copyright (c) 2026 The sel4-qemu-uring authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef VMM_SIM_VIRTIO_CONSOLE_H
+#define VMM_SIM_VIRTIO_CONSOLE_H
+
+#include "virtio-pci.h"
+
+#endif
