@@ -19,6 +19,7 @@
  */
 #include "qemu/osdep.h"
 #include "qemu/error-report.h"
+#include "qemu/log.h"
 #include "qemu/units.h"
 #include "qapi/error.h"
 #include "hw/boards.h"
@@ -45,11 +46,47 @@ static bool ranges_overlap64(uint64_t a, uint64_t alen, uint64_t b,
     return a < b + blen && b < a + alen;
 }
 
+/*
+ * Everything no region claims: a guest-physical access there, by a
+ * device's DMA or a request of the VMM, is a guest bug or an attack.
+ * Say so under -d guest_errors and fail the transaction, rather than the
+ * silent all-ones and dropped writes of QEMU's unassigned memory.
+ */
+static MemTxResult virt_sel4_unmapped_read(void *opaque, hwaddr addr,
+                                           uint64_t *data, unsigned size,
+                                           MemTxAttrs attrs)
+{
+    qemu_log_mask(LOG_GUEST_ERROR, "virt-sel4: read of %u bytes at unmapped "
+                  "guest-physical 0x%" HWADDR_PRIx "\n", size, addr);
+    *data = UINT64_MAX;
+    return MEMTX_DECODE_ERROR;
+}
+
+static MemTxResult virt_sel4_unmapped_write(void *opaque, hwaddr addr,
+                                            uint64_t data, unsigned size,
+                                            MemTxAttrs attrs)
+{
+    qemu_log_mask(LOG_GUEST_ERROR, "virt-sel4: write of %u bytes at "
+                  "unmapped guest-physical 0x%" HWADDR_PRIx "\n", size,
+                  addr);
+    return MEMTX_DECODE_ERROR;
+}
+
+static const MemoryRegionOps virt_sel4_unmapped_ops = {
+    .read_with_attrs = virt_sel4_unmapped_read,
+    .write_with_attrs = virt_sel4_unmapped_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid.min_access_size = 1,
+    .valid.max_access_size = 8,
+    .impl.min_access_size = 1,
+    .impl.max_access_size = 8,
+};
+
 static void virt_sel4_init(MachineState *ms)
 {
     MemoryRegion *sysmem = get_system_memory();
     Sel4GuestLayout layout;
-    MemoryRegion *ram, *ecam_alias, *mmio_alias;
+    MemoryRegion *ram, *ecam_alias, *mmio_alias, *unmapped;
     DeviceState *dev;
     PCIHostState *pci;
 
@@ -74,6 +111,11 @@ static void virt_sel4_init(MachineState *ms)
                                    layout.ram_fd, layout.ram_fd_offset,
                                    &error_fatal);
     memory_region_add_subregion(sysmem, layout.ram_base, ram);
+
+    unmapped = g_new0(MemoryRegion, 1);
+    memory_region_init_io(unmapped, OBJECT(ms), &virt_sel4_unmapped_ops, NULL,
+                          "virt-sel4.unmapped", UINT64_MAX);
+    memory_region_add_subregion_overlap(sysmem, 0, unmapped, -1000);
 
     /* MSI-X works: sel4_intc hands each message to the VMM */
     msi_nonbroken = true;

@@ -130,8 +130,12 @@ int main(int argc, char **argv)
         guest_console_test(&g);
         guest_9p_test(&g);
         kill(pid, SIGTERM);
-        ok(wait_child(pid, GUEST_TIMEOUT_MS) != -1,
-           "QEMU ended on SIGTERM");
+        if (wait_child(pid, GUEST_TIMEOUT_MS) != -1) {
+            ok(true, "QEMU ended on SIGTERM");
+            guest_blk_after_exit(&g);
+        } else {
+            ok(false, "QEMU ended on SIGTERM");
+        }
     }
     if (n_fail) {
         diag_file(log);
@@ -145,7 +149,7 @@ int main(int argc, char **argv)
         vmm_sim_free(g.sim);
     }
     printf("1..%d\n", n_test);
-    cmd = g_strdup_printf("rm -rf '%s'", tmpdir);
+    cmd = g_strdup_printf(getenv("KEEP") ? "true %s" : "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) {
         printf("# could not remove %s\n", tmpdir);
     }

@@ -55,6 +55,8 @@ unsigned guest_spi_base(const Guest *g, unsigned n);
  */
 void guest_blk_args(GPtrArray *argv, Guest *g);
 void guest_blk_test(Guest *g);
+/* after QEMU exited: the image checked from outside */
+void guest_blk_after_exit(Guest *g);
 void guest_blk_cleanup(Guest *g);
 void guest_net_args(GPtrArray *argv, Guest *g);
 void guest_net_test(Guest *g);
