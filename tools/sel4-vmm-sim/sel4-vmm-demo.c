@@ -5,16 +5,20 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
  * Starts qemu-system-aarch64 -machine virt-sel4 -accel sel4,transport=sim
- * with a virtio-blk, -net, -rng, -serial and -9p device, waits for the
- * registrations and START_VM, then does what a guest kernel's PCI probe
- * does through the VMM: reads every device's IDs (one pipelined batch of
- * config reads: one doorbell for all of them), and prints the VMM's
- * counters.  With --trace, QEMU's sel4_* trace events go to the given file.
+ * with a virtio-blk (a qcow2 image made by qemu-img), -net, -rng, -serial
+ * and -9p device, waits for the registrations and START_VM, does what a
+ * guest kernel's PCI probe does through the VMM (every device's IDs in one
+ * pipelined batch of config reads: one doorbell for all of them), then
+ * runs a short workload on each device through the simulated guest's
+ * virtio drivers and prints a table.  Exits 0 only if every row is ok.
+ * With --trace, QEMU's sel4_* trace events go to the given file.
+ * SIGINT/SIGTERM stop QEMU and remove what the demo set up.
  *
  * usage: sel4-vmm-demo --qemu PATH [--loop thread|aio|uring]
  *                      [--trace FILE] [--workdir DIR]
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -27,6 +31,7 @@
 #include <glib/gstdio.h>
 
 #include "vmm-sim.h"
+#include "demo-workloads.h"
 
 #define TIMEOUT_MS  20000
 
@@ -58,7 +63,7 @@ static pid_t spawn_qemu(const char *dir, const char *sock)
     g_autofree char *accel = g_strdup_printf(
         "sel4,transport=sim,socket=%s,loop=%s", sock, opt_loop);
     g_autofree char *drive = g_strdup_printf(
-        "if=none,id=d0,file=%s/disk.raw,format=raw", dir);
+        "if=none,id=d0,file=%s/disk.qcow2,format=qcow2", dir);
     g_autofree char *fsdev = g_strdup_printf(
         "local,id=f0,path=%s/share,security_model=none", dir);
     g_autofree char *trace = g_strdup_printf(
@@ -88,6 +93,11 @@ static pid_t spawn_qemu(const char *dir, const char *sock)
     g_ptr_array_add(argv, NULL);
     pid = fork();
     if (pid == 0) {
+        sigset_t none;
+
+        /* our mask keeps SIGINT/SIGTERM for the signal thread: not QEMU's */
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
         execv(opt_qemu, (char **)argv->pdata);
         fprintf(stderr, "sel4-vmm-demo: exec %s: %s\n", opt_qemu,
                 strerror(errno));
@@ -127,6 +137,55 @@ static bool probe_devices(VmmSim *sim, unsigned n, GError **errp)
     return true;
 }
 
+/* What the signal thread undoes: the demo's QEMU (0: none), its dir. */
+static volatile pid_t qemu_pid;
+static char *tmp_dir;
+
+/*
+ * SIGINT/SIGTERM: stop QEMU, remove what the demo made, leave.  A thread
+ * of its own (sigwait), so that it may do all of that safely.
+ */
+static gpointer signal_thread(gpointer data)
+{
+    sigset_t *set = data;
+    int status, sig = 0;
+
+    sigwait(set, &sig);
+    fprintf(stderr, "sel4-vmm-demo: signal %d: stopping QEMU, cleaning up\n",
+            sig);
+    if (qemu_pid > 0) {
+        kill(qemu_pid, SIGTERM);
+        waitpid(qemu_pid, &status, 0);
+    }
+    demo_cleanup();
+    if (tmp_dir) {
+        g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", tmp_dir);
+
+        if (system(cmd) != 0) {
+            fprintf(stderr, "sel4-vmm-demo: could not remove %s\n", tmp_dir);
+        }
+    }
+    _exit(128 + sig);
+}
+
+static void run_workloads(VmmSim *sim, const char *dir, int *ret)
+{
+    const VmmSimConfig *c = vmm_sim_config(sim);
+    DemoGuest g = {
+        .sim = sim,
+        .mmio_next = c->pci_mmio_base,
+        .workdir = dir,
+        .rows = g_ptr_array_new(),
+    };
+
+    /* the drivers' rings and buffers: the upper half of guest RAM */
+    guest_alloc_init(&g.mem, sim, c->ram_base + c->ram_size / 2,
+                     c->ram_size / 2);
+    demo_blk(&g);
+    demo_rng(&g);
+    *ret = demo_print_table(&g) ? 0 : 1;
+}
+
 static int run(const char *dir)
 {
     g_autofree char *sock = g_build_filename(dir, "vmm.sock", NULL);
@@ -149,6 +208,7 @@ static int run(const char *dir)
            vmm_sim_config(sim)->ram_size, vmm_sim_config(sim)->pci_mmio_base,
            vmm_sim_config(sim)->pci_mmio_size, sock);
     pid = spawn_qemu(dir, sock);
+    qemu_pid = pid;
     if (!vmm_sim_accept(sim, TIMEOUT_MS, &err) ||
         !vmm_sim_wait_started(sim, TIMEOUT_MS)) {
         fprintf(stderr, "sel4-vmm-demo: QEMU did not start: %s\n",
@@ -167,21 +227,39 @@ static int run(const char *dir)
         fprintf(stderr, "sel4-vmm-demo: %s\n", err->message);
         goto out;
     }
+    run_workloads(sim, dir, &ret);
     vmm_sim_get_stats(sim, &st);
-    printf("VMM counters: %" PRIu64 " requests, %" PRIu64 " replies, %"
+    printf("\nVMM counters: %" PRIu64 " requests, %" PRIu64 " replies, %"
            PRIu64 " events, doorbells %" PRIu64 " sent / %" PRIu64
            " received, %" PRIu64 " protocol errors\n", st.requests,
            st.replies, st.events, st.doorbells_tx, st.doorbells_rx,
            st.protocol_errors);
-    ret = st.protocol_errors ? 1 : 0;
+    if (st.protocol_errors) {
+        ret = 1;
+    }
 out:
     kill(pid, SIGTERM);
     waitpid(pid, &status, 0);
+    qemu_pid = 0;
     vmm_sim_free(sim);
     if (opt_trace) {
         printf("QEMU's trace: %s\n", opt_trace);
     }
     return ret;
+}
+
+/* A fresh qcow2 image made by qemu-img (beside the QEMU binary). */
+static bool make_disk(const char *path)
+{
+    g_autofree char *dir = g_path_get_dirname(opt_qemu);
+    g_autofree char *cmd = g_strdup_printf(
+        "'%s/qemu-img' create -q -f qcow2 '%s' 64M", dir, path);
+
+    if (system(cmd) != 0) {
+        fprintf(stderr, "sel4-vmm-demo: %s failed\n", cmd);
+        return false;
+    }
+    return true;
 }
 
 int main(int argc, char **argv)
@@ -191,6 +269,7 @@ int main(int argc, char **argv)
     g_autoptr(GError) err = NULL;
     g_autofree char *tmp = NULL;
     g_autofree char *disk = NULL, *share = NULL;
+    static sigset_t sigs;
     const char *dir;
     int ret;
 
@@ -208,6 +287,12 @@ int main(int argc, char **argv)
         opt_loop = g_strdup("uring");
     }
     signal(SIGPIPE, SIG_IGN);
+    /* every thread inherits the mask: only signal_thread takes them */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    g_thread_unref(g_thread_new("signals", signal_thread, &sigs));
     dir = opt_workdir;
     if (!dir) {
         tmp = g_dir_make_tmp("sel4-vmm-demo-XXXXXX", &err);
@@ -216,22 +301,21 @@ int main(int argc, char **argv)
             return 1;
         }
         dir = tmp;
+        tmp_dir = tmp;
     }
-    disk = g_build_filename(dir, "disk.raw", NULL);
+    disk = g_build_filename(dir, "disk.qcow2", NULL);
     share = g_build_filename(dir, "share", NULL);
-    if (!g_file_test(disk, G_FILE_TEST_EXISTS) &&
-        (!g_file_set_contents(disk, "", 0, &err) ||
-         truncate(disk, 64 << 20) != 0)) {
-        fprintf(stderr, "sel4-vmm-demo: %s: %s\n", disk,
-                err ? err->message : strerror(errno));
+    if (!make_disk(disk)) {
         return 1;
     }
     g_mkdir_with_parents(share, 0700);
     ret = run(dir);
     if (tmp) {
-        g_unlink(disk);
-        g_rmdir(share);
-        g_rmdir(tmp);
+        g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", tmp);
+
+        if (system(cmd) != 0) {
+            fprintf(stderr, "sel4-vmm-demo: could not remove %s\n", tmp);
+        }
     }
     return ret;
 }

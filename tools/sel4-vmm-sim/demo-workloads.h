@@ -1,0 +1,55 @@
+/*
+ * The demo's workloads: one short job per device through the simulated
+ * guest's drivers, each adding a row to the results table.
+ *
+ * Copyright (c) 2026 The sel4-qemu-uring authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef VMM_SIM_DEMO_WORKLOADS_H
+#define VMM_SIM_DEMO_WORKLOADS_H
+
+#include <stdbool.h>
+#include <glib.h>
+
+#include "guest-alloc.h"
+#include "vmm-sim.h"
+
+/* Registration order of the demo's devices (AS_PCIDEV(n), INTx n). */
+enum {
+    DEMO_DEV_BLK,
+    DEMO_DEV_NET,
+    DEMO_DEV_RNG,
+    DEMO_DEV_CONSOLE,
+    DEMO_DEV_9P,
+};
+
+typedef struct DemoGuest {
+    VmmSim *sim;
+    GuestAlloc mem;
+    uint64_t mmio_next;
+    const char *workdir;
+    GPtrArray *rows;            /* of DemoRow */
+} DemoGuest;
+
+typedef struct DemoRow {
+    char *device;
+    char *operation;
+    bool ok;
+    char *result;               /* a rate, or what went wrong */
+} DemoRow;
+
+/* MSI-X SPIs of device @n: this one (config) and the next (queues). */
+unsigned demo_spi_base(const DemoGuest *g, unsigned n);
+
+void demo_row(DemoGuest *g, const char *device, const char *operation,
+              bool ok, const char *fmt, ...) G_GNUC_PRINTF(5, 6);
+/* Print the table; true when every row is ok. */
+bool demo_print_table(const DemoGuest *g);
+
+/* Undo host-side set-up (namespaces, taps); safe to call at any time. */
+void demo_cleanup(void);
+
+void demo_blk(DemoGuest *g);
+void demo_rng(DemoGuest *g);
+
+#endif
