@@ -153,8 +153,14 @@ bool virtio_net_init(VirtioNet *n, VmmSim *sim, GuestAlloc *mem,
                         "small%s", n->rx_buf_len,
                         n->mrg ? "" : " without MRG_RXBUF");
     }
-    return virtio_pci_setup_irqs(&n->pci, spi_base, use_msix, errp) &&
-           virtio_pci_setup_queue(&n->pci, &n->rxq, VIRTIO_NET_RX_QUEUE,
+    if (!virtio_pci_setup_irqs(&n->pci, spi_base, use_msix, errp)) {
+        return false;
+    }
+    /* the SPI's count runs on across resets: start from where it is */
+    if (n->pci.msix) {
+        n->config_irqs_seen = vmm_sim_irq_count(sim, n->pci.spi_config);
+    }
+    return virtio_pci_setup_queue(&n->pci, &n->rxq, VIRTIO_NET_RX_QUEUE,
                                   qsize, errp) &&
            virtio_pci_setup_queue(&n->pci, &n->txq, VIRTIO_NET_TX_QUEUE,
                                   qsize, errp) &&

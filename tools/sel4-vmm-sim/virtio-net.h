@@ -23,7 +23,6 @@
 
 #include "virtio-pci.h"
 
-#define VIRTIO_NET_F_MTU            3
 #define VIRTIO_NET_F_MAC            5
 #define VIRTIO_NET_F_MRG_RXBUF      15
 #define VIRTIO_NET_F_STATUS         16
