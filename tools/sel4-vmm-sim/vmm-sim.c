@@ -368,6 +368,11 @@ bool vmm_sim_peer_gone(const VmmSim *sim)
     return sim->peer_gone;
 }
 
+int vmm_sim_doorbell_fd(const VmmSim *sim)
+{
+    return sim->fds[SIM_FD_DOORBELL_TO_VMM];
+}
+
 const VmmSimPciDev *vmm_sim_pci_devs(const VmmSim *sim, unsigned *n)
 {
     *n = sim->ndevs;

@@ -154,6 +154,14 @@ int vmm_sim_poll(VmmSim *sim, int timeout_ms);
 /* Ring the VMM -> device doorbell (normally done by the MMIO calls). */
 void vmm_sim_ring(VmmSim *sim);
 
+/*
+ * The device -> VMM doorbell (an eventfd), for a caller that waits on
+ * other fds too: poll it for POLLIN, then vmm_sim_poll(sim, 0).  Only a
+ * hint: synchronous accesses take events too, so look at your state
+ * before blocking.  -1 before vmm_sim_new() succeeded.
+ */
+int vmm_sim_doorbell_fd(const VmmSim *sim);
+
 /* ---- state (vmm-sim.c) ---- */
 
 const VmmSimConfig *vmm_sim_config(const VmmSim *sim);
