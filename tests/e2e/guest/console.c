@@ -26,7 +26,11 @@
 #define CON_PORT_NAME   "org.sel4.test.0"
 #define CON_TO_HOST     1000    /* guest -> host bytes */
 #define CON_TO_GUEST    1500    /* host -> guest bytes */
-#define CON_ECHO        (12 * 1024)
+/* more than the guest's receive buffers (32 KiB), less than the socket's */
+#define CON_BACKLOG     (48 * 1024)
+/* more than the guest's receive buffers hold, so they are reposted */
+#define CON_ECHO        (64 * 1024)
+#define CON_ECHO_CHUNK  3000    /* not a buffer size: chunks straddle them */
 #define CON_TIMEOUT_MS  5000
 
 typedef struct ConsoleHost {
@@ -228,26 +232,80 @@ static bool test_to_guest(VirtioConsole *c, unsigned id)
     return r;
 }
 
+/*
+ * The host writes more than fits in the guest's receive buffers before
+ * the guest reads: the rest must wait in QEMU and the socket until the
+ * guest reposts buffers, and then all of it must arrive in order.
+ */
+static bool test_backlog(VirtioConsole *c, unsigned id)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree uint8_t *out = g_malloc(CON_BACKLOG);
+    g_autofree uint8_t *in = g_malloc0(CON_BACKLOG);
+    unsigned filled = 0;
+    size_t got = 0;
+    bool r;
+
+    fill(out, CON_BACKLOG, 4);
+    r = write_all(host.fd, out, CON_BACKLOG);
+    /* let the device fill what it can, then see how much it did */
+    g_usleep(200 * 1000);
+    if (r && virtio_console_poll(c, 0, &err) >= 0) {
+        filled = c->port[id].filled.length;
+        got = guest_read(c, id, in, CON_BACKLOG, &err);
+    }
+    r = r && got == CON_BACKLOG && !memcmp(in, out, CON_BACKLOG);
+    ok(r, "virtio-console: host -> guest backlog of %u bytes (%u of %u "
+       "receive buffers were full before reading), %zu read, %s: %s",
+       CON_BACKLOG, filled, VIRTIO_CONSOLE_RX_BUFS, got,
+       r ? "equal" : "not equal", err ? err->message : "ok");
+    return r;
+}
+
+/*
+ * Write a chunk, then read back what has come so far: the guest never
+ * has more than a chunk or two outstanding, as a terminal user would.
+ */
+static size_t echo_chunks(VirtioConsole *c, unsigned id, const uint8_t *out,
+                          uint8_t *in, GError **errp)
+{
+    size_t sent = 0, got = 0;
+
+    while (got < CON_ECHO) {
+        size_t n = MIN(CON_ECHO_CHUNK, CON_ECHO - sent);
+        ssize_t r;
+
+        if (n && !virtio_console_write(c, id, out + sent, n, CON_TIMEOUT_MS,
+                                       errp)) {
+            break;
+        }
+        sent += n;
+        r = virtio_console_read(c, id, in + got, CON_ECHO - got,
+                                sent == CON_ECHO ? CON_TIMEOUT_MS : 10, errp);
+        if (r < 0 || (r == 0 && sent == CON_ECHO)) {
+            break;
+        }
+        got += r;
+    }
+    return got;
+}
+
 static void test_echo(VirtioConsole *c, unsigned id)
 {
     g_autoptr(GError) err = NULL;
     g_autofree uint8_t *out = g_malloc(CON_ECHO);
     g_autofree uint8_t *in = g_malloc0(CON_ECHO);
-    size_t got = 0;
+    size_t got;
     bool r;
 
     fill(out, CON_ECHO, 3);
     host.echo = g_thread_new("console-echo", echo_thread, NULL);
-    /* 12 KiB fit in the receive buffers: write all, then read back */
-    r = virtio_console_write(c, id, out, CON_ECHO, CON_TIMEOUT_MS, &err);
-    if (r) {
-        got = guest_read(c, id, in, CON_ECHO, &err);
-    }
-    r = r && got == CON_ECHO && !memcmp(in, out, CON_ECHO);
+    got = echo_chunks(c, id, out, in, &err);
+    r = got == CON_ECHO && !memcmp(in, out, CON_ECHO);
     echo_stop(!r);
-    ok(r, "virtio-console: echo round trip, %zu of %u bytes back (host "
-       "echoed %zu), %s: %s", got, CON_ECHO, host.echoed,
-       r ? "equal" : "not equal", err ? err->message : "ok");
+    ok(r, "virtio-console: echo round trip of %u bytes in %u-byte writes, "
+       "%zu back (host echoed %zu), %s: %s", CON_ECHO, CON_ECHO_CHUNK, got,
+       host.echoed, r ? "equal" : "not equal", err ? err->message : "ok");
 }
 
 /* Bring the device up and open the port on both sides; its id or -1. */
@@ -292,7 +350,8 @@ void guest_console_test(Guest *g)
         return;
     }
     id = console_open(g, &c);
-    if (id >= 0 && test_to_host(&c, id) && test_to_guest(&c, id)) {
+    if (id >= 0 && test_to_host(&c, id) && test_to_guest(&c, id) &&
+        test_backlog(&c, id)) {
         test_echo(&c, id);
     }
     if (id >= 0) {
