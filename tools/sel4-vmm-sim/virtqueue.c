@@ -216,6 +216,13 @@ void *virtq_get_used(Virtq *vq, uint32_t *len)
             /* interrupt us again as soon as the next entry is used */
             __atomic_store_n(&vq->avail->ring[vq->size],
                              htole16(vq->last_used), __ATOMIC_RELAXED);
+            /*
+             * used_event before the next look at used->idx: else the
+             * device may publish, read the old used_event, not interrupt,
+             * and we would sleep on an entry that is there (Linux's
+             * virtio_mb() in virtqueue_enable_cb).
+             */
+            __atomic_thread_fence(__ATOMIC_SEQ_CST);
         }
         head = le32toh(e.id);
         /* a device may only return what we made available */
