@@ -50,6 +50,14 @@ bool demo_print_table(const DemoGuest *g);
 void demo_cleanup(void);
 
 void demo_blk(DemoGuest *g);
+/*
+ * Before QEMU starts: network namespaces A and B, our tap in A (a failure
+ * shows in demo_net()'s row).  Returns QEMU's -netdev value: a tap with
+ * @id, which demo_net() moves to B.
+ */
+char *demo_net_prepare(const char *id);
+/* virtio-net up; pings and a TCP echo from A to B through the guest */
+void demo_net(DemoGuest *g);
 void demo_rng(DemoGuest *g);
 
 #endif

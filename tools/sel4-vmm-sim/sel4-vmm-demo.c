@@ -11,6 +11,9 @@
  * pipelined batch of config reads: one doorbell for all of them), then
  * runs a short workload on each device through the simulated guest's
  * virtio drivers and prints a table.  Exits 0 only if every row is ok.
+ * virtio-net's backend is a tap that moves to network namespace B once
+ * QEMU runs; the guest bridges it to a tap in namespace A (net-lab.h), so
+ * pings and TCP from A reach B through it (that needs root).
  * With --trace, QEMU's sel4_* trace events go to the given file.
  * SIGINT/SIGTERM stop QEMU and remove what the demo set up.
  *
@@ -68,13 +71,15 @@ static pid_t spawn_qemu(const char *dir, const char *sock)
         "local,id=f0,path=%s/share,security_model=none", dir);
     g_autofree char *trace = g_strdup_printf(
         "enable=sel4_*,file=%s", opt_trace ? opt_trace : "");
+    /* namespaces A and B first: QEMU's tap moves to B once it runs */
+    g_autofree char *netdev = demo_net_prepare("n0");
     g_autoptr(GPtrArray) argv = g_ptr_array_new();
     const char *fixed[] = {
         opt_qemu, "-nodefaults", "-display", "none",
         "-machine", "virt-sel4", "-accel", accel,
         "-device", "virtio-blk-pci,drive=d0", "-drive", drive,
         "-device", "virtio-net-pci,netdev=n0,romfile=",
-        "-netdev", "hubport,id=n0,hubid=0",
+        "-netdev", netdev,
         "-device", "virtio-rng-pci",
         "-device", "virtio-serial-pci",
         "-device", "virtio-9p-pci,fsdev=f0,mount_tag=share",
@@ -182,6 +187,7 @@ static void run_workloads(VmmSim *sim, const char *dir, int *ret)
     guest_alloc_init(&g.mem, sim, c->ram_base + c->ram_size / 2,
                      c->ram_size / 2);
     demo_blk(&g);
+    demo_net(&g);
     demo_rng(&g);
     *ret = demo_print_table(&g) ? 0 : 1;
 }
@@ -241,6 +247,7 @@ out:
     kill(pid, SIGTERM);
     waitpid(pid, &status, 0);
     qemu_pid = 0;
+    demo_cleanup();
     vmm_sim_free(sim);
     if (opt_trace) {
         printf("QEMU's trace: %s\n", opt_trace);
