@@ -38,6 +38,9 @@ typedef struct DemoRow {
     char *result;               /* a rate, or what went wrong */
 } DemoRow;
 
+/* the virtserialport's name */
+#define DEMO_CONSOLE_PORT   "org.sel4.demo.0"
+
 /* MSI-X SPIs of device @n: this one (config) and the next (queues). */
 unsigned demo_spi_base(const DemoGuest *g, unsigned n);
 
@@ -59,5 +62,9 @@ char *demo_net_prepare(const char *id);
 /* virtio-net up; pings and a TCP echo from A to B through the guest */
 void demo_net(DemoGuest *g);
 void demo_rng(DemoGuest *g);
+/* QEMU's -chardev value for the console port, a socket in @dir. */
+char *demo_console_prepare(const char *dir, const char *id);
+/* The port opened on both sides; a 64 KiB echo through the host. */
+void demo_console(DemoGuest *g);
 
 #endif

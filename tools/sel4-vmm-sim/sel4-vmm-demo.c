@@ -73,6 +73,7 @@ static pid_t spawn_qemu(const char *dir, const char *sock)
         "enable=sel4_*,file=%s", opt_trace ? opt_trace : "");
     /* namespaces A and B first: QEMU's tap moves to B once it runs */
     g_autofree char *netdev = demo_net_prepare("n0");
+    g_autofree char *chardev = demo_console_prepare(dir, "con0");
     g_autoptr(GPtrArray) argv = g_ptr_array_new();
     const char *fixed[] = {
         opt_qemu, "-nodefaults", "-display", "none",
@@ -82,6 +83,8 @@ static pid_t spawn_qemu(const char *dir, const char *sock)
         "-netdev", netdev,
         "-device", "virtio-rng-pci",
         "-device", "virtio-serial-pci",
+        "-chardev", chardev,
+        "-device", "virtserialport,chardev=con0,name=" DEMO_CONSOLE_PORT,
         "-device", "virtio-9p-pci,fsdev=f0,mount_tag=share",
         "-fsdev", fsdev,
     };
@@ -189,6 +192,7 @@ static void run_workloads(VmmSim *sim, const char *dir, int *ret)
     demo_blk(&g);
     demo_net(&g);
     demo_rng(&g);
+    demo_console(&g);
     *ret = demo_print_table(&g) ? 0 : 1;
 }
 
