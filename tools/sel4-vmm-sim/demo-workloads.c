@@ -9,10 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "console-lab.h"
 #include "demo-workloads.h"
 #include "net-lab.h"
+#include "virtio-9p.h"
 #include "virtio-blk.h"
 #include "virtio-rng.h"
 
@@ -22,6 +24,9 @@
 #define BLK_DEPTH           32u
 #define CONSOLE_ECHO        (64u << 10)
 #define CONSOLE_CHUNK       4096u
+#define P9_TEXT_NAME        "hello.txt"
+#define P9_DATA_NAME        "data.bin"
+#define P9_DATA_BYTES       (1u << 20)
 
 unsigned demo_spi_base(const DemoGuest *g, unsigned n)
 {
@@ -331,4 +336,110 @@ void demo_console(DemoGuest *g)
     virtio_console_destroy(c);
     g_free(c);
     console_lab_close(&console_lab);
+}
+
+/* ---- virtio-9p ---- */
+
+static const char p9_text[] =
+    "Hello from the device VM's disk, read by the guest through 9P.\n";
+
+bool demo_9p_prepare(const char *share)
+{
+    g_autofree char *text = g_build_filename(share, P9_TEXT_NAME, NULL);
+    g_autofree char *data = g_build_filename(share, P9_DATA_NAME, NULL);
+    g_autofree uint8_t *bytes = g_malloc(P9_DATA_BYTES);
+    g_autoptr(GRand) r = g_rand_new_with_seed(9);
+
+    for (size_t i = 0; i < P9_DATA_BYTES; i++) {
+        bytes[i] = g_rand_int(r);
+    }
+    return g_file_set_contents(text, p9_text, -1, NULL) &&
+           g_file_set_contents(data, (char *)bytes, P9_DATA_BYTES, NULL);
+}
+
+/* Read share file @name through @root; equal to the host's copy? */
+static bool p9_read_equal(DemoGuest *g, Virtio9p *p, uint32_t root,
+                          const char *name, size_t *len, GError **errp)
+{
+    g_autofree char *path = g_build_filename(g->workdir, "share", name,
+                                             NULL);
+    g_autofree char *want = NULL;
+    g_autoptr(GByteArray) got = NULL;
+    const char *names[] = { name };
+    unsigned treads;
+    gsize want_len;
+    uint32_t fid;
+    bool ok;
+
+    ok = virtio_9p_open_path(p, root, names, 1, P9_DOTL_RDONLY, &fid, NULL,
+                             errp);
+    if (ok) {
+        got = virtio_9p_read_all(p, fid, NULL, &treads, errp);
+    }
+    if (fid != P9_NOFID) {
+        ok = virtio_9p_clunk(p, fid, ok && got ? errp : NULL) && ok;
+    }
+    if (!ok || !got) {
+        return false;
+    }
+    *len = got->len;
+    if (!g_file_get_contents(path, &want, &want_len, errp)) {
+        return false;
+    }
+    if (want_len != got->len || memcmp(want, got->data, got->len)) {
+        g_set_error(errp, VMM_SIM_ERROR, VMM_SIM_ERROR_FAILED,
+                    "%s: %u bytes through 9P differ from the host's %zu",
+                    name, got->len, want_len);
+        return false;
+    }
+    return true;
+}
+
+void demo_9p(DemoGuest *g)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GPtrArray) names = NULL;
+    g_autofree char *listing = NULL;
+    Virtio9p *p = g_new0(Virtio9p, 1);
+    const char *op = "list /, read " P9_TEXT_NAME " and " P9_DATA_NAME;
+    uint32_t root = P9_NOFID;
+    P9Qid qid;
+    size_t text_len = 0, data_len = 0;
+    unsigned calls;
+    gint64 us = 0;
+    bool ok;
+
+    ok = virtio_9p_init(p, g->sim, &g->mem, DEMO_DEV_9P, &g->mmio_next,
+                        demo_spi_base(g, DEMO_DEV_9P), true, &err) &&
+         virtio_9p_version(p, VIRTIO_9P_MSIZE, &err);
+    if (ok) {
+        root = virtio_9p_new_fid(p);
+        ok = virtio_9p_attach(p, root, "root", "", getuid(), &qid, &err);
+    }
+    if (ok) {
+        names = virtio_9p_list(p, root, &calls, &err);
+        ok = names != NULL;
+    }
+    if (ok) {
+        g_ptr_array_add(names, NULL);
+        listing = g_strjoinv(" ", (char **)names->pdata);
+        ok = p9_read_equal(g, p, root, P9_TEXT_NAME, &text_len, &err);
+    }
+    if (ok) {
+        us = g_get_monotonic_time();
+        ok = p9_read_equal(g, p, root, P9_DATA_NAME, &data_len, &err);
+        us = g_get_monotonic_time() - us;
+    }
+    if (ok) {
+        ok = virtio_9p_clunk(p, root, &err);
+    }
+    if (ok) {
+        demo_row(g, "virtio-9p", op, true, "[%s], %zu + %zu bytes equal, "
+                 "%.1f MB/s", listing, text_len, data_len,
+                 us ? (double)data_len / us : 0.0);
+    } else {
+        demo_row(g, "virtio-9p", op, false, "%s", err->message);
+    }
+    virtio_9p_destroy(p);
+    g_free(p);
 }

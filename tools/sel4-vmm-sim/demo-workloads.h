@@ -66,5 +66,9 @@ void demo_rng(DemoGuest *g);
 char *demo_console_prepare(const char *dir, const char *id);
 /* The port opened on both sides; a 64 KiB echo through the host. */
 void demo_console(DemoGuest *g);
+/* Files for the 9p share in @share (false: could not write them). */
+bool demo_9p_prepare(const char *share);
+/* Attach, list the share's root and read its files through 9P. */
+void demo_9p(DemoGuest *g);
 
 #endif

@@ -193,6 +193,7 @@ static void run_workloads(VmmSim *sim, const char *dir, int *ret)
     demo_net(&g);
     demo_rng(&g);
     demo_console(&g);
+    demo_9p(&g);
     *ret = demo_print_table(&g) ? 0 : 1;
 }
 
@@ -319,7 +320,10 @@ int main(int argc, char **argv)
     if (!make_disk(disk)) {
         return 1;
     }
-    g_mkdir_with_parents(share, 0700);
+    if (g_mkdir_with_parents(share, 0700) < 0 || !demo_9p_prepare(share)) {
+        fprintf(stderr, "sel4-vmm-demo: cannot fill %s\n", share);
+        return 1;
+    }
     ret = run(dir);
     if (tmp) {
         g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", tmp);

@@ -460,3 +460,92 @@ bool virtio_9p_clunk(Virtio9p *p, uint32_t fid, GError **errp)
     virtio_9p_req_put(p, req);
     return r;
 }
+
+/* ---- on top of those ---- */
+
+#define VIRTIO_9P_MAX_READDIR   1000    /* Treaddirs before we call it a loop */
+
+bool virtio_9p_open_path(Virtio9p *p, uint32_t root,
+                         const char *const *names, unsigned n,
+                         uint32_t flags, uint32_t *fid, P9Qid *qids,
+                         GError **errp)
+{
+    uint32_t iounit;
+    P9Qid qid;
+
+    *fid = virtio_9p_new_fid(p);
+    if (!virtio_9p_walk(p, root, *fid, names, n, qids, errp)) {
+        *fid = P9_NOFID;
+        return false;
+    }
+    return virtio_9p_lopen(p, *fid, flags, &qid, &iounit, errp);
+}
+
+GByteArray *virtio_9p_read_all(Virtio9p *p, uint32_t fid, GChecksum *sum,
+                               unsigned *treads, GError **errp)
+{
+    g_autoptr(GByteArray) all = g_byte_array_new();
+    g_autofree uint8_t *buf = g_malloc(p->msize);
+
+    *treads = 0;
+    for (;;) {
+        uint32_t got = 0;
+
+        if (!virtio_9p_read(p, fid, all->len, buf, p->msize, &got, errp)) {
+            return NULL;
+        }
+        (*treads)++;
+        if (!got) {
+            return g_steal_pointer(&all);
+        }
+        if (sum) {
+            g_checksum_update(sum, buf, got);
+        }
+        g_byte_array_append(all, buf, got);
+    }
+}
+
+static gint p9_cmp_names(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+GPtrArray *virtio_9p_list(Virtio9p *p, uint32_t root, unsigned *calls,
+                          GError **errp)
+{
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    GPtrArray *kept;
+    uint64_t offset = 0;
+    uint32_t dir;
+    unsigned n = 1;
+    bool r;
+
+    r = virtio_9p_open_path(p, root, NULL, 0,
+                            P9_DOTL_RDONLY | P9_DOTL_DIRECTORY, &dir, NULL,
+                            errp);
+    for (*calls = 0; r && n && *calls < VIRTIO_9P_MAX_READDIR; (*calls)++) {
+        r = virtio_9p_readdir(p, dir, offset, names, &offset, &n, errp);
+    }
+    if (dir != P9_NOFID) {
+        r = virtio_9p_clunk(p, dir, r ? errp : NULL) && r;
+    }
+    if (r && n) {
+        g_set_error(errp, P9_ERROR, P9_ERROR_PROTOCOL,
+                    "9p: no end of the directory after %u Treaddirs",
+                    *calls);
+        r = false;
+    }
+    if (!r) {
+        return NULL;
+    }
+    kept = g_ptr_array_new_with_free_func(g_free);
+    for (unsigned i = 0; i < names->len; i++) {
+        const char *name = names->pdata[i];
+
+        if (!g_str_equal(name, ".") && !g_str_equal(name, "..")) {
+            g_ptr_array_add(kept, g_strdup(name));
+        }
+    }
+    g_ptr_array_sort(kept, p9_cmp_names);
+    return kept;
+}

@@ -121,4 +121,29 @@ bool virtio_9p_readdir(Virtio9p *p, uint32_t fid, uint64_t offset,
                        GError **errp);
 bool virtio_9p_clunk(Virtio9p *p, uint32_t fid, GError **errp);
 
+/* ---- on top of those ---- */
+
+/*
+ * Walk from @root along @n names to a new fid and open it with @flags
+ * (P9_DOTL_*); *fid is P9_NOFID when the walk failed, else the caller's
+ * to clunk.  @qids as for virtio_9p_walk().
+ */
+bool virtio_9p_open_path(Virtio9p *p, uint32_t root,
+                         const char *const *names, unsigned n,
+                         uint32_t flags, uint32_t *fid, P9Qid *qids,
+                         GError **errp);
+/*
+ * Read open @fid from offset 0 to its end in Treads as large as msize
+ * allows; @sum (may be NULL) is fed every byte, *treads counts the
+ * Treads.  Returns the bytes, NULL with @errp set.
+ */
+GByteArray *virtio_9p_read_all(Virtio9p *p, uint32_t fid, GChecksum *sum,
+                               unsigned *treads, GError **errp);
+/*
+ * The names in directory @root but . and .., sorted (an array of
+ * strings it owns); *calls counts the Treaddirs.  NULL with @errp set.
+ */
+GPtrArray *virtio_9p_list(Virtio9p *p, uint32_t root, unsigned *calls,
+                          GError **errp);
+
 #endif

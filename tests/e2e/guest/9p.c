@@ -32,7 +32,6 @@
 #define P9_GUEST_BYTES  (100u * 1024 + 45)
 #define P9_BIG_SEED     0x9e3779b9u
 #define P9_GUEST_SEED   0x2545f491u
-#define P9_MAX_READDIR  1000    /* Treaddir calls before we call it a loop */
 
 static Virtio9p p9;
 
@@ -122,89 +121,16 @@ static GBytes *host_get(Guest *g, const char *name)
 
 /* ---- guest side ---- */
 
-/* Walk from @root along @n names to a new fid and open it. */
-static bool p9_open(uint32_t root, const char *const *names, unsigned n,
-                    uint32_t flags, uint32_t *fid, P9Qid *qids,
-                    GError **errp)
-{
-    uint32_t iounit;
-    P9Qid qid;
-
-    *fid = virtio_9p_new_fid(&p9);
-    if (!virtio_9p_walk(&p9, root, *fid, names, n, qids, errp)) {
-        *fid = P9_NOFID;
-        return false;
-    }
-    return virtio_9p_lopen(&p9, *fid, flags, &qid, &iounit, errp);
-}
-
-/*
- * Read open @fid to its end in Treads of as much as msize allows; @sum
- * (may be NULL) is fed every byte.  Returns the bytes (NULL with @errp
- * set), *treads how many Treads it took.
- */
-static GByteArray *p9_read_all(uint32_t fid, GChecksum *sum,
-                               unsigned *treads, GError **errp)
-{
-    g_autoptr(GByteArray) all = g_byte_array_new();
-    g_autofree uint8_t *buf = g_malloc(p9.msize);
-
-    *treads = 0;
-    for (;;) {
-        uint32_t got = 0;
-
-        if (!virtio_9p_read(&p9, fid, all->len, buf, p9.msize, &got,
-                            errp)) {
-            return NULL;
-        }
-        (*treads)++;
-        if (!got) {
-            return g_steal_pointer(&all);
-        }
-        if (sum) {
-            g_checksum_update(sum, buf, got);
-        }
-        g_byte_array_append(all, buf, got);
-    }
-}
-
 /* Every name of directory @root but . and .., sorted, space-joined. */
 static char *p9_listing(uint32_t root, unsigned *calls, GError **errp)
 {
-    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GPtrArray) kept = g_ptr_array_new();
-    uint64_t offset = 0;
-    uint32_t dir;
-    unsigned n = 1;
-    bool r;
+    g_autoptr(GPtrArray) names = virtio_9p_list(&p9, root, calls, errp);
 
-    r = p9_open(root, NULL, 0, P9_DOTL_RDONLY | P9_DOTL_DIRECTORY, &dir,
-                NULL, errp);
-    for (*calls = 0; r && n && *calls < P9_MAX_READDIR; (*calls)++) {
-        r = virtio_9p_readdir(&p9, dir, offset, names, &offset, &n, errp);
-    }
-    if (dir != P9_NOFID) {
-        r = virtio_9p_clunk(&p9, dir, r ? errp : NULL) && r;
-    }
-    if (r && n) {
-        g_set_error(errp, P9_ERROR, P9_ERROR_PROTOCOL,
-                    "9p: no end of the directory after %u Treaddirs",
-                    *calls);
-        r = false;
-    }
-    if (!r) {
+    if (!names) {
         return NULL;
     }
-    for (unsigned i = 0; i < names->len; i++) {
-        const char *name = names->pdata[i];
-
-        if (!g_str_equal(name, ".") && !g_str_equal(name, "..")) {
-            g_ptr_array_add(kept, (char *)name);
-        }
-    }
-    g_ptr_array_sort(kept, cmp_names);
-    g_ptr_array_add(kept, NULL);
-    return g_strjoinv(" ", (char **)kept->pdata);
+    g_ptr_array_add(names, NULL);
+    return g_strjoinv(" ", (char **)names->pdata);
 }
 
 static bool p9_up(Guest *g)
@@ -272,7 +198,7 @@ static void test_file(Guest *g, uint32_t root, const char *path,
     uint32_t fid;
     bool r;
 
-    r = p9_open(root, names, n, P9_DOTL_RDONLY, &fid, qids, &err) &&
+    r = virtio_9p_open_path(&p9, root, names, n, P9_DOTL_RDONLY, &fid, qids, &err) &&
         virtio_9p_getattr(&p9, fid, P9_GETATTR_BASIC, &attr, &err);
     /* the qids: directories on the way, then a file */
     dirs = 0;
@@ -287,7 +213,7 @@ static void test_file(Guest *g, uint32_t root, const char *path,
        n, path, dirs, attr.size, attr.valid, g_bytes_get_size(host),
        err ? err->message : "ok");
     if (r) {
-        got = p9_read_all(fid, NULL, &treads, &err);
+        got = virtio_9p_read_all(&p9, fid, NULL, &treads, &err);
     }
     r = got && got->len == g_bytes_get_size(host) &&
         !memcmp(got->data, g_bytes_get_data(host, NULL), got->len);
@@ -321,9 +247,9 @@ static void test_big(Guest *g, uint32_t root)
     p9_pattern(want, P9_BIG_BYTES, P9_BIG_SEED);
     pattern = g_bytes_get_size(host) == P9_BIG_BYTES &&
               !memcmp(g_bytes_get_data(host, NULL), want, P9_BIG_BYTES);
-    r = p9_open(root, names, 1, P9_DOTL_RDONLY, &fid, NULL, &err);
+    r = virtio_9p_open_path(&p9, root, names, 1, P9_DOTL_RDONLY, &fid, NULL, &err);
     if (r) {
-        got = p9_read_all(fid, sum, &treads, &err);
+        got = virtio_9p_read_all(&p9, fid, sum, &treads, &err);
     }
     r = got && got->len == P9_BIG_BYTES && pattern &&
         g_str_equal(g_checksum_get_string(sum), host_sum);
