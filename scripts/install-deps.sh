@@ -6,7 +6,7 @@ set -euo pipefail
 
 PKGS=(
     build-essential pkg-config ninja-build ccache clang libclang-rt-14-dev
-    libglib2.0-dev liburing-dev libaio-dev
+    libglib2.0-dev libjson-glib-dev liburing-dev libaio-dev
     libpixman-1-dev zlib1g-dev libfdt-dev device-tree-compiler flex bison
     python3-venv libattr1-dev libcap-ng-dev bzip2 xz-utils dpkg-dev
     fio iperf3 gnuplot-nox iproute2 jq

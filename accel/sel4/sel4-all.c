@@ -83,11 +83,7 @@ static void sel4_shutdown(Notifier *notifier, void *data)
     Sel4State *s = container_of(notifier, Sel4State, shutdown);
 
     sel4_loop_stop(s);
-    trace_sel4_stats(s->stats.requests, s->stats.batches,
-                     s->stats.doorbells_in, s->stats.doorbells_out,
-                     s->stats.events, s->stats.errors);
-    trace_sel4_event_stats(s->stats.events_merged, s->stats.events_dropped,
-                           s->stats.backpressure);
+    sel4_stats_trace(s);
 }
 
 /* Options of one transport given with the other are mistakes. */
@@ -134,6 +130,7 @@ static int sel4_init_machine(AccelState *as, MachineState *ms)
     if (s->conn >= 0) {
         qemu_set_fd_handler(s->conn, sel4_conn_event, NULL, s);
     }
+    sel4_stats_init(s, ms);
     s->shutdown.notify = sel4_shutdown;
     qemu_register_shutdown_notifier(&s->shutdown);
     return 0;
@@ -293,6 +290,9 @@ static void sel4_accel_class_init(ObjectClass *oc, SEL4_CLASS_DATA *data)
     ac->name = "seL4";
     ac->init_machine = sel4_init_machine;
     ac->allowed = &sel4_allowed;
+#if !SEL4_QEMU_10_0
+    ac->get_stats = sel4_accel_get_stats;
+#endif
 
     object_class_property_add_str(oc, "transport", sel4_get_transport,
                                   sel4_set_transport);

@@ -28,12 +28,6 @@
 
 #define SEL4_EVT_RETRY_NS   (1 * SCALE_MS)
 
-void sel4_error(Sel4State *s, const char *what, uint64_t a, uint64_t b)
-{
-    qatomic_inc(&s->stats.errors);
-    trace_sel4_error(what, a, b);
-}
-
 /* ---- one access ---- */
 
 /* AS_PCIDEV(n): the config space of the n-th registered device. */
@@ -114,13 +108,13 @@ static uint64_t sel4_handle_request(Sel4State *s, const VsoRequest *req)
     uint64_t data;
     bool ok;
 
-    s->stats.requests++;
     err = vso_rpc_decode(&req->msg, &m);
+    sel4_stats_request(s, err, &m);
     if (err != VSO_RPC_OK) {
         qemu_log_mask(LOG_GUEST_ERROR,
                       "sel4: bad request mr0=0x%" PRIx64 ": %s\n",
                       req->msg.mr0, vso_rpc_strerror(err));
-        sel4_error(s, "decode", req->msg.mr0, err);
+        sel4_error(s, sel4_decode_error(err), req->msg.mr0, err);
         return UINT64_MAX;
     }
     if (m.op == QEMU_OP_PUTC_LOG) {
@@ -135,7 +129,8 @@ static uint64_t sel4_handle_request(Sel4State *s, const VsoRequest *req)
     ok = m.as == AS_GLOBAL ? sel4_global_access(&m, &data)
                            : sel4_config_access(s, &m, &data);
     if (!ok) {
-        sel4_error(s, m.as == AS_GLOBAL ? "global_access" : "config_access",
+        sel4_error(s, m.as == AS_GLOBAL ? SEL4_ERR_GLOBAL_ACCESS
+                                        : SEL4_ERR_CONFIG_ACCESS,
                    m.as, m.addr);
         return m.write ? 0 : UINT64_MAX;
     }
@@ -155,7 +150,7 @@ static void sel4_publish_replies(Sel4State *s, const VsoReply *replies,
     trace_sel4_reply_batch(n, published);
     if (published != n) {
         error_report_once("sel4: published %d of %d replies", published, n);
-        sel4_error(s, "reply", n, published);
+        sel4_error(s, SEL4_ERR_REPLY, n, published);
     }
 }
 
@@ -167,7 +162,7 @@ static int sel4_recv(Sel4State *s, VsoRequest *reqs, unsigned max)
         error_report_once("sel4: the request queue is broken (%s); "
                           "no more requests are served",
                           s->rpc.req.broken_reason);
-        sel4_error(s, "recv", -n, 0);
+        sel4_error(s, SEL4_ERR_RECV, -n, 0);
         return 0;
     }
     return n;
@@ -190,7 +185,7 @@ static int sel4_serve_pass(Sel4State *s, unsigned batch)
         replies[i].data = sel4_handle_request(s, &reqs[i]);
     }
     sel4_publish_replies(s, replies, n);
-    s->stats.batches++;
+    sel4_stats_batch(s, n);
     return n;
 }
 
@@ -244,6 +239,7 @@ bool sel4_serve_one_unlocked(Sel4State *s)
     reply.id = req.id;
     reply.data = sel4_handle_request(s, &req);
     bql_unlock();
+    sel4_stats_batch(s, 1);
     sel4_publish_replies(s, &reply, 1);
     sel4_events_flush(s);
     sel4_ring_vmm(s);
@@ -266,18 +262,19 @@ void sel4_event_push(Sel4State *s, const rpcmsg_t *msg)
         if (sel4_event_is_pulse(msg)) {
             for (i = 0; i < s->n_outbox; i++) {
                 if (!memcmp(&s->outbox[i], msg, sizeof(*msg))) {
-                    s->stats.events_merged++;
+                    sel4_stat_add(s, SEL4_STAT_MSI_MERGED, 1);
                     return;
                 }
             }
         }
         if (s->n_outbox == SEL4_OUTBOX_SIZE) {
-            s->stats.events_dropped++;
+            sel4_stat_add(s, SEL4_STAT_EVT_DROPPED, 1);
             error_report_once("sel4: more than %u events wait for the VMM; "
                               "dropping", SEL4_OUTBOX_SIZE);
             return;
         }
         s->outbox[s->n_outbox++] = *msg;
+        sel4_stat_max(s, SEL4_STAT_OUTBOX_PEAK, s->n_outbox);
     }
     /* a pass in progress flushes it; otherwise the BH does, coalesced */
     qemu_bh_schedule(s->evt_bh);
@@ -289,6 +286,7 @@ void sel4_set_intx(unsigned n, bool level)
 
     assert(n < RPC_MAX_PCIDEV);
     trace_sel4_intx(n, level);
+    sel4_stat_add(s, SEL4_STAT_INTX_CHANGES, 1);
     WITH_QEMU_LOCK_GUARD(&s->evt_lock) {
         s->intx_level = deposit32(s->intx_level, n, 1, level);
     }
@@ -305,6 +303,7 @@ void sel4_send_msi(uint64_t address, uint32_t data)
     };
 
     trace_sel4_msi(address, data);
+    sel4_stat_add(s, SEL4_STAT_MSI, 1);
     sel4_event_push(s, &msg);
 }
 
@@ -351,7 +350,7 @@ static int sel4_events_send(Sel4State *s)
     if (sent < 0) {
         error_report_once("sel4: the event queue is broken (%s); events "
                           "are kept", s->rpc.evt.broken_reason);
-        sel4_error(s, "send_events", -sent, n);
+        sel4_error(s, SEL4_ERR_SEND_EVENTS, -sent, n);
         return sent;
     }
     from_outbox = MIN((unsigned)sent, s->n_outbox);
@@ -362,7 +361,7 @@ static int sel4_events_send(Sel4State *s)
         s->intx_sent = deposit32(s->intx_sent, msgs[i].mr1, 1,
                                  msgs[i].mr2 == RPC_IRQ_SET);
     }
-    s->stats.events += sent;
+    sel4_stats_events(s, msgs, sent);
     return sent;
 }
 
@@ -383,7 +382,7 @@ bool sel4_events_flush(Sel4State *s)
     }
     if (waiting && sent >= 0) {
         /* devevt is full: back-pressure, not an error */
-        s->stats.backpressure++;
+        sel4_stat_add(s, SEL4_STAT_DEVEVT_FULL, 1);
         timer_mod(s->evt_retry,
                   qemu_clock_get_ns(QEMU_CLOCK_REALTIME) + SEL4_EVT_RETRY_NS);
     }

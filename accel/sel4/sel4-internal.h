@@ -8,6 +8,7 @@
  *   sel4-transport.c  reaching the VMM: regions, doorbells (sim, uio)
  *   sel4-dispatch.c   serving a batch of MMIO requests, the event outbox
  *   sel4-vpci.c       REGISTER_PCI_DEV and START_VM
+ *   sel4-stats.c      counters; QOM, query-stats and HMP readers
  *   sel4-loop.c       who waits for the doorbell: thread, aio, uring
  */
 #ifndef ACCEL_SEL4_INTERNAL_H
@@ -17,6 +18,7 @@
 #include "system/sel4-compat.h"     /* accel ops (10.0 and 10.2) */
 #include "qemu/thread.h"
 #include "qemu/timer.h"
+#include "qemu/stats64.h"
 #include "block/aio.h"
 #include "hw/pci/pci.h"
 #include "system/runstate.h"
@@ -60,16 +62,61 @@ typedef enum Sel4UringRing {
     SEL4_URING_OWN,         /* io/uring_doorbell.c, ring fd in the loop */
 } Sel4UringRing;
 
+/*
+ * Counters (sel4-stats.c).  Stat64: atomic, because loop=thread counts
+ * from its own thread while the monitor reads with the BQL.
+ */
+typedef enum Sel4Counter {
+    /* requests served, by opcode */
+    SEL4_STAT_REQ_READ,
+    SEL4_STAT_REQ_WRITE,
+    SEL4_STAT_REQ_PUTC_LOG,
+    SEL4_STAT_REQ_INVALID,          /* refused by decode */
+    SEL4_STAT_BATCHES,              /* passes that served a request */
+    SEL4_STAT_DOORBELLS_IN,         /* wake-ups of our doorbell */
+    SEL4_STAT_DOORBELLS_OUT,        /* rings of the VMM's doorbell */
+    /* events published to devevt, by opcode */
+    SEL4_STAT_EVT_REGISTER,
+    SEL4_STAT_EVT_START_VM,
+    SEL4_STAT_EVT_IRQ_SET,
+    SEL4_STAT_EVT_IRQ_CLEAR,
+    SEL4_STAT_EVT_IRQ_PULSE,
+    /* what the devices raised, and what became of it */
+    SEL4_STAT_INTX_CHANGES,         /* sel4_set_intx() calls */
+    SEL4_STAT_MSI,                  /* sel4_send_msi() calls */
+    SEL4_STAT_MSI_MERGED,           /* into a pulse still queued */
+    SEL4_STAT_EVT_DROPPED,          /* outbox overflow (logged) */
+    SEL4_STAT_DEVEVT_FULL,          /* flushes that found devevt full */
+    SEL4_STAT_OUTBOX_PEAK,          /* most events waiting in the outbox */
+    /* errors by kind (Sel4Error): SEL4_STAT_ERRORS + kind */
+    SEL4_STAT_ERRORS,
+} Sel4Counter;
+
+/* What went wrong; each kind has its counter and trace name. */
+typedef enum Sel4Error {
+    SEL4_ERR_BAD_OP,                /* decode: VSO_RPC_EBADOP */
+    SEL4_ERR_BAD_LEN,               /* decode: VSO_RPC_EBADLEN */
+    SEL4_ERR_BAD_AS,                /* decode: VSO_RPC_EBADAS */
+    SEL4_ERR_RESERVED,              /* decode: VSO_RPC_ERESERVED */
+    SEL4_ERR_CONFIG_ACCESS,
+    SEL4_ERR_GLOBAL_ACCESS,
+    SEL4_ERR_REPLY,
+    SEL4_ERR_RECV,
+    SEL4_ERR_SEND_EVENTS,
+    SEL4_ERR_RING,
+    SEL4_ERR_UIO_IRQ,
+    SEL4_ERR_URING,
+    SEL4_ERR_TOO_MANY_PCIDEV,
+    SEL4_ERR__MAX,
+} Sel4Error;
+
+#define SEL4_COUNTERS       (SEL4_STAT_ERRORS + SEL4_ERR__MAX)
+/* batch sizes, log2 buckets: 0, 1, 2-3, 4-7, 8-15, 16-31, 32 */
+#define SEL4_BATCH_BUCKETS  7
+
 typedef struct Sel4Stats {
-    uint64_t requests;      /* MMIO requests served */
-    uint64_t batches;       /* passes that served at least one request */
-    uint64_t doorbells_in;  /* wake-ups of our doorbell */
-    uint64_t doorbells_out; /* rings of the VMM's doorbell */
-    uint64_t events;        /* events published to devevt */
-    uint64_t events_merged; /* MSI pulses merged into a queued one */
-    uint64_t events_dropped;/* outbox overflow (logged) */
-    uint64_t backpressure;  /* flushes that found devevt full */
-    uint64_t errors;        /* bad requests and failed accesses */
+    Stat64 c[SEL4_COUNTERS];
+    Stat64 batch_size[SEL4_BATCH_BUCKETS];
 } Sel4Stats;
 
 typedef struct Sel4State {
@@ -165,7 +212,35 @@ bool sel4_serve_one_unlocked(Sel4State *s);
 void sel4_event_push(Sel4State *s, const rpcmsg_t *msg);
 /* Publish what fits in devevt; true when something was published. */
 bool sel4_events_flush(Sel4State *s);
-void sel4_error(Sel4State *s, const char *what, uint64_t a, uint64_t b);
+
+/* sel4-stats.c */
+/* Count an error of @kind and trace it with @a and @b. */
+void sel4_error(Sel4State *s, Sel4Error kind, uint64_t a, uint64_t b);
+static inline void sel4_stat_add(Sel4State *s, Sel4Counter c, uint64_t n)
+{
+    stat64_add(&s->stats.c[c], n);
+}
+static inline void sel4_stat_max(Sel4State *s, Sel4Counter c, uint64_t v)
+{
+    stat64_max(&s->stats.c[c], v);
+}
+uint64_t sel4_stat_get(Sel4State *s, Sel4Counter c);
+/* The Sel4Error of a decode failure. */
+Sel4Error sel4_decode_error(VsoRpcError err);
+/* A served request (@err: its decode result, @m: what it decoded to). */
+void sel4_stats_request(Sel4State *s, VsoRpcError err, const VsoMmio *m);
+/* A pass that served @n requests. */
+void sel4_stats_batch(Sel4State *s, unsigned n);
+/* @n events published to devevt. */
+void sel4_stats_events(Sel4State *s, const rpcmsg_t *msgs, unsigned n);
+/* Monitor: QOM properties, query-stats, `info sel4` (after attaching). */
+void sel4_stats_init(Sel4State *s, MachineState *ms);
+/* The shutdown trace. */
+void sel4_stats_trace(Sel4State *s);
+#if !SEL4_QEMU_10_0
+/* AccelClass::get_stats: HMP `info accel`, QMP x-accel-stats */
+void sel4_accel_get_stats(AccelState *as, GString *buf);
+#endif
 
 /* sel4-vpci.c */
 void sel4_vpci_init(Sel4State *s);

@@ -37,7 +37,7 @@ void sel4_doorbell_fired(Sel4State *s)
 {
     uint64_t count = sel4_doorbell_drain(s);
 
-    s->stats.doorbells_in++;
+    sel4_stat_add(s, SEL4_STAT_DOORBELLS_IN, 1);
     trace_sel4_doorbell_wake(s->engine, count);
     sel4_serve(s, s->batch);
 }
@@ -86,7 +86,7 @@ static void sel4_uring_cqe(CqeHandler *cqe)
         /* a poll on an fd we own only fails if the ring cannot take it */
         error_report("sel4: io_uring poll of the doorbell failed: %s; "
                      "continuing with loop=aio", strerror(-res));
-        sel4_error(s, "uring_poll", -res, 0);
+        sel4_error(s, SEL4_ERR_URING, -res, 0);
         sel4_loop_start_aio(s);
         sel4_doorbell_fired(s);
         return;
@@ -120,7 +120,7 @@ static void sel4_ud_doorbell(void *opaque, uint64_t count)
     Sel4State *s = opaque;
 
     /* the engine drained the doorbell already */
-    s->stats.doorbells_in++;
+    sel4_stat_add(s, SEL4_STAT_DOORBELLS_IN, 1);
     trace_sel4_doorbell_wake(s->engine, count);
     sel4_serve(s, s->batch);
 }
@@ -138,7 +138,7 @@ static void sel4_ud_ready(void *opaque)
     if (r < 0) {
         error_report_once("sel4: the doorbell ring failed: %s",
                           strerror(-r));
-        sel4_error(s, "uring_wait", -r, 0);
+        sel4_error(s, SEL4_ERR_URING, -r, 0);
     }
 }
 
@@ -218,7 +218,7 @@ static void *sel4_thread_fn(void *opaque)
             break;
         }
         if (pfd[0].revents) {
-            s->stats.doorbells_in++;
+            sel4_stat_add(s, SEL4_STAT_DOORBELLS_IN, 1);
             trace_sel4_doorbell_wake(s->engine, sel4_doorbell_drain(s));
         }
         while (sel4_serve_one_unlocked(s)) {

@@ -39,7 +39,7 @@ uint64_t sel4_doorbell_drain(Sel4State *s)
     if (r < 0) {
         error_report_once("sel4: taking the UIO interrupt failed: %s",
                           strerror(-r));
-        sel4_error(s, "uio_irq", -r, 0);
+        sel4_error(s, SEL4_ERR_UIO_IRQ, -r, 0);
         return 0;
     }
     return r;
@@ -50,8 +50,8 @@ void sel4_ring_vmm(Sel4State *s)
     uint64_t one = 1;
     ssize_t r;
 
-    s->stats.doorbells_out++;
-    trace_sel4_doorbell_ring(s->stats.doorbells_out);
+    sel4_stat_add(s, SEL4_STAT_DOORBELLS_OUT, 1);
+    trace_sel4_doorbell_ring(sel4_stat_get(s, SEL4_STAT_DOORBELLS_OUT));
     if (s->ring_fd < 0) {
         /* the EMIT store faults into the VMM, after a release barrier */
         uio_ring(s->event_bar);
@@ -64,7 +64,7 @@ void sel4_ring_vmm(Sel4State *s)
     if (r < 0 && errno != EAGAIN) {
         error_report_once("sel4: ringing the VMM failed: %s",
                           strerror(errno));
-        sel4_error(s, "ring", errno, 0);
+        sel4_error(s, SEL4_ERR_RING, errno, 0);
     }
 }
 

@@ -54,7 +54,7 @@ static void sel4_collect_pcidev(PCIBus *bus, PCIDevice *dev, void *opaque)
     if (s->n_pcidev >= RPC_MAX_PCIDEV) {
         error_report("sel4: more than %u PCI devices; %s is not registered",
                      RPC_MAX_PCIDEV, object_get_typename(OBJECT(dev)));
-        sel4_error(s, "too_many_pcidev", s->n_pcidev, dev->devfn);
+        sel4_error(s, SEL4_ERR_TOO_MANY_PCIDEV, s->n_pcidev, dev->devfn);
         return;
     }
     s->pcidev[s->n_pcidev++] = dev;
