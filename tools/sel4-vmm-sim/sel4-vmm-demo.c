@@ -14,7 +14,8 @@
  * virtio-net's backend is a tap that moves to network namespace B once
  * QEMU runs; the guest bridges it to a tap in namespace A (net-lab.h), so
  * pings and TCP from A reach B through it (that needs root).
- * With --trace, QEMU's sel4_* trace events go to the given file.
+ * With --trace, QEMU's sel4_* trace events go to the given file.  At the
+ * end it prints QEMU's own counters (HMP `info sel4` over its QMP socket).
  * SIGINT/SIGTERM stop QEMU and remove what the demo set up.
  *
  * usage: sel4-vmm-demo --qemu PATH [--loop thread|aio|uring]
@@ -35,6 +36,7 @@
 
 #include "vmm-sim.h"
 #include "demo-workloads.h"
+#include "qmp-client.h"
 
 #define TIMEOUT_MS  20000
 
@@ -71,6 +73,8 @@ static pid_t spawn_qemu(const char *dir, const char *sock)
         "local,id=f0,path=%s/share,security_model=none", dir);
     g_autofree char *trace = g_strdup_printf(
         "enable=sel4_*,file=%s", opt_trace ? opt_trace : "");
+    g_autofree char *qmp = g_strdup_printf(
+        "unix:%s/qmp.sock,server=on,wait=off", dir);
     /* namespaces A and B first: QEMU's tap moves to B once it runs */
     g_autofree char *netdev = demo_net_prepare("n0");
     g_autofree char *chardev = demo_console_prepare(dir, "con0");
@@ -87,6 +91,7 @@ static pid_t spawn_qemu(const char *dir, const char *sock)
         "-device", "virtserialport,chardev=con0,name=" DEMO_CONSOLE_PORT,
         "-device", "virtio-9p-pci,fsdev=f0,mount_tag=share",
         "-fsdev", fsdev,
+        "-qmp", qmp,
     };
     pid_t pid;
     unsigned i;
@@ -197,6 +202,26 @@ static void run_workloads(VmmSim *sim, const char *dir, int *ret)
     *ret = demo_print_table(&g) ? 0 : 1;
 }
 
+/* QEMU's side of the same traffic: HMP `info sel4` over QMP. */
+static void print_qemu_counters(const char *dir)
+{
+    g_autofree char *path = g_build_filename(dir, "qmp.sock", NULL);
+    g_autoptr(QmpClient) qmp = NULL;
+    g_autoptr(GError) err = NULL;
+    g_autofree char *text = NULL;
+
+    qmp = qmp_client_connect(path, TIMEOUT_MS, &err);
+    if (qmp) {
+        text = qmp_client_hmp(qmp, "info sel4", &err);
+    }
+    if (!text) {
+        fprintf(stderr, "sel4-vmm-demo: QEMU's counters: %s\n", err->message);
+        return;
+    }
+    printf("QEMU's counters (QMP %s: human-monitor-command 'info sel4'):\n%s",
+           path, text);
+}
+
 static int run(const char *dir)
 {
     g_autofree char *sock = g_build_filename(dir, "vmm.sock", NULL);
@@ -248,6 +273,7 @@ static int run(const char *dir)
     if (st.protocol_errors) {
         ret = 1;
     }
+    print_qemu_counters(dir);
 out:
     kill(pid, SIGTERM);
     waitpid(pid, &status, 0);
