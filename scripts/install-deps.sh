@@ -9,7 +9,7 @@ PKGS=(
     libglib2.0-dev libjson-glib-dev liburing-dev libaio-dev
     libpixman-1-dev zlib1g-dev libfdt-dev device-tree-compiler flex bison
     python3-venv libattr1-dev libcap-ng-dev bzip2 xz-utils dpkg-dev
-    fio iperf3 gnuplot-nox iproute2 jq
+    fio iperf3 gnuplot-nox iproute2 jq systemd
 )
 BACKPORTS_PKGS=(meson python3-pycotap)
 
