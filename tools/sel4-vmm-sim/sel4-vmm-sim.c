@@ -1,0 +1,173 @@
+/*
+ * sel4-vmm-sim: the simulated seL4 VMM on its own, for trying a QEMU
+ * command line.
+ *
+ * Copyright (c) 2026 The sel4-qemu-uring authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * Listens on --socket, runs the command after "--" (a qemu-system-aarch64
+ * -accel sel4,transport=sim,socket=... command line; without one it waits
+ * for a QEMU started elsewhere), waits for the registrations and
+ * START_VM, reads every registered device's IDs through config requests
+ * in one batch, keeps serving events for --hold seconds, prints QEMU's
+ * counters when --qmp names its QMP socket, then stops the QEMU it
+ * started.  Exit status: 0 when QEMU attached, started and answered the
+ * probe; 1 when not; 2 for a bad command line.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <glib.h>
+
+#include "vmm-sim.h"
+#include "qmp-client.h"
+
+static char *opt_socket;
+static char *opt_qmp;
+static int opt_timeout = 20;
+static int opt_hold;
+
+static const GOptionEntry entries[] = {
+    { "socket", 's', 0, G_OPTION_ARG_FILENAME, &opt_socket,
+      "listen here for QEMU (its -accel sel4,socket=PATH; required)",
+      "PATH" },
+    { "qmp", 'q', 0, G_OPTION_ARG_FILENAME, &opt_qmp,
+      "QEMU's QMP socket: print its counters (info sel4) at the end",
+      "PATH" },
+    { "timeout", 't', 0, G_OPTION_ARG_INT, &opt_timeout,
+      "seconds to wait for QEMU to attach and start (default 20)", "S" },
+    { "hold", 0, 0, G_OPTION_ARG_INT, &opt_hold,
+      "after the probe, keep serving for S seconds (default 0)", "S" },
+    { NULL }
+};
+
+/* Every registered device's vendor/device word, one pipelined batch. */
+static bool probe(VmmSim *sim)
+{
+    unsigned n, i;
+    const VmmSimPciDev *devs = vmm_sim_pci_devs(sim, &n);
+    g_autofree VmmSimAccess *acc = g_new0(VmmSimAccess, MAX(n, 1));
+    g_autoptr(GError) err = NULL;
+
+    for (i = 0; i < n; i++) {
+        acc[i] = (VmmSimAccess) {
+            .slot = VMM_SIM_CONFIG_SLOT, .as = devs[i].index, .len = 4,
+        };
+    }
+    if (n && !vmm_sim_mmio_batch(sim, acc, n, &err)) {
+        fprintf(stderr, "sel4-vmm-sim: probe: %s\n", err->message);
+        return false;
+    }
+    printf("QEMU registered %u PCI devices and started:\n", n);
+    for (i = 0; i < n; i++) {
+        printf("  n=%u guest devfn %02x.%u  %04" PRIx64 ":%04" PRIx64 "\n",
+               devs[i].index, devs[i].devfn >> 3, devs[i].devfn & 7,
+               acc[i].data & 0xffff, acc[i].data >> 16);
+    }
+    return true;
+}
+
+static void print_counters(void)
+{
+    g_autoptr(QmpClient) qmp = NULL;
+    g_autoptr(GError) err = NULL;
+    g_autofree char *text = NULL;
+
+    qmp = qmp_client_connect(opt_qmp, opt_timeout * 1000, &err);
+    if (qmp) {
+        text = qmp_client_hmp(qmp, "info sel4", &err);
+    }
+    if (text) {
+        printf("QEMU's counters (info sel4):\n%s", text);
+    } else {
+        fprintf(stderr, "sel4-vmm-sim: %s\n", err->message);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    g_autoptr(GOptionContext) ctx = g_option_context_new(
+        "[-- QEMU_COMMAND...]");
+    g_autoptr(GError) err = NULL;
+    VmmSimConfig cfg = { 0 };
+    char **cmd = NULL;
+    pid_t pid = 0;
+    VmmSim *sim;
+    int ret = 1, i;
+
+    g_option_context_set_summary(ctx,
+        "The simulated seL4 VMM: listens on --socket, runs QEMU_COMMAND "
+        "(or waits\nfor a QEMU started elsewhere), checks that it "
+        "registers its devices,\nstarts and answers config requests, then "
+        "stops it.");
+    g_option_context_set_description(ctx,
+        "Example:\n  sel4-vmm-sim --socket /tmp/vmm.sock -- "
+        "qemu-system-aarch64 -nodefaults \\\n    -display none -machine "
+        "virt-sel4 \\\n    -accel sel4,transport=sim,socket=/tmp/vmm.sock "
+        "-device virtio-rng-pci\n\nExit status: 0 when QEMU attached, "
+        "started and answered; 1 otherwise;\n2 for a bad command line.");
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
+        fprintf(stderr, "sel4-vmm-sim: %s (see --help)\n", err->message);
+        return 2;
+    }
+    for (i = 1; i < argc; i++) {
+        if (g_str_equal(argv[i], "--")) {
+            cmd = argv + i + 1;
+            break;
+        }
+    }
+    if (!opt_socket || opt_timeout <= 0 || opt_hold < 0 ||
+        (i == argc && argc > 1) || (cmd && !*cmd)) {
+        fprintf(stderr, "sel4-vmm-sim: --socket PATH is required, "
+                "--timeout > 0, --hold >= 0, and a QEMU command only "
+                "after \"--\" (see --help)\n");
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    cfg.socket_path = opt_socket;
+    sim = vmm_sim_new(&cfg, &err);
+    if (!sim) {
+        fprintf(stderr, "sel4-vmm-sim: %s\n", err->message);
+        return 1;
+    }
+    if (cmd) {
+        pid = fork();
+        if (pid == 0) {
+            execvp(cmd[0], cmd);
+            fprintf(stderr, "sel4-vmm-sim: %s: %s\n", cmd[0],
+                    strerror(errno));
+            _exit(127);
+        }
+    } else {
+        printf("waiting for QEMU on %s\n", opt_socket);
+        fflush(stdout);
+    }
+    if (!vmm_sim_accept(sim, opt_timeout * 1000, &err) ||
+        !vmm_sim_wait_started(sim, opt_timeout * 1000)) {
+        fprintf(stderr, "sel4-vmm-sim: QEMU did not attach and start: %s\n",
+                err ? err->message : "no START_VM");
+    } else if (probe(sim)) {
+        gint64 end = g_get_monotonic_time() + opt_hold * G_USEC_PER_SEC;
+
+        while (g_get_monotonic_time() < end &&
+               vmm_sim_poll(sim, 100) != -EPIPE) {
+            /* events only: the guest is not simulated here */
+        }
+        if (opt_qmp) {
+            print_counters();
+        }
+        ret = vmm_sim_peer_gone(sim) ? 1 : 0;
+    }
+    if (pid > 0) {
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+    }
+    vmm_sim_free(sim);
+    return ret;
+}
