@@ -336,6 +336,38 @@ static void check_monitor(QmpClient *qmp)
        "%s", err ? err->message : "ok");
 }
 
+/* The options docs/user-guide.md lists, each with a description. */
+static void check_options(QmpClient *qmp)
+{
+    static const char *const documented[] = {
+        "transport", "socket", "uio-iobuf", "uio-ram", "uservm",
+        "x-uio-root", "loop", "x-uring-ring", "batch", "poll-us",
+    };
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonNode) props = qmp_client_call(qmp, "qom-list-properties",
+                                                "{\"typename\": "
+                                                "\"sel4-accel\"}", &err);
+    JsonArray *a = props && JSON_NODE_HOLDS_ARRAY(props) ?
+                   json_node_get_array(props) : NULL;
+    unsigned i, j, found = 0;
+
+    for (i = 0; a && i < G_N_ELEMENTS(documented); i++) {
+        for (j = 0; j < json_array_get_length(a); j++) {
+            JsonObject *p = json_array_get_object_element(a, j);
+
+            if (g_str_equal(json_object_get_string_member(p, "name"),
+                            documented[i]) &&
+                json_object_has_member(p, "description")) {
+                found++;
+                break;
+            }
+        }
+    }
+    ok(found == G_N_ELEMENTS(documented), "qom-list-properties sel4-accel: "
+       "%u of the %zu documented options, described: %s", found,
+       G_N_ELEMENTS(documented), err ? err->message : "ok");
+}
+
 static pid_t spawn(const char *sock, const char *qmp, const char *log)
 {
     g_autofree char *accel = g_strdup_printf(
@@ -423,6 +455,7 @@ static void test_counters(void)
            delta(b, c, "events-irq-set"));
     }
     check_monitor(qmp);
+    check_options(qmp);
 out:
     g_clear_pointer(&qmp, qmp_client_free);
     kill(pid, SIGTERM);

@@ -9,9 +9,9 @@
  * -accel sel4,transport=sim,socket=... command line; without one it waits
  * for a QEMU started elsewhere), waits for the registrations and
  * START_VM, reads every registered device's IDs through config requests
- * in one batch, keeps serving events for --hold seconds, prints QEMU's
- * counters when --qmp names its QMP socket, then stops the QEMU it
- * started.  Exit status: 0 when QEMU attached, started and answered the
+ * in one batch, keeps serving events for --hold seconds, runs HMP
+ * commands (--hmp, default `info sel4`) on QEMU's QMP socket when --qmp
+ * names it, then stops the QEMU it started.  Exit status: 0 when QEMU attached, started and answered the
  * probe; 1 when not; 2 for a bad command line.
  */
 #include <errno.h>
@@ -31,14 +31,18 @@ static char *opt_socket;
 static char *opt_qmp;
 static int opt_timeout = 20;
 static int opt_hold;
+static char **opt_hmp;
 
 static const GOptionEntry entries[] = {
     { "socket", 's', 0, G_OPTION_ARG_FILENAME, &opt_socket,
       "listen here for QEMU (its -accel sel4,socket=PATH; required)",
       "PATH" },
     { "qmp", 'q', 0, G_OPTION_ARG_FILENAME, &opt_qmp,
-      "QEMU's QMP socket: print its counters (info sel4) at the end",
-      "PATH" },
+      "QEMU's QMP socket: at the end, run the --hmp commands there "
+      "(default: info sel4) and print their output", "PATH" },
+    { "hmp", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_hmp,
+      "an HMP command for --qmp (repeatable), e.g. "
+      "'qom-get /machine/accel stats-requests'", "CMD" },
     { "timeout", 't', 0, G_OPTION_ARG_INT, &opt_timeout,
       "seconds to wait for QEMU to attach and start (default 20)", "S" },
     { "hold", 0, 0, G_OPTION_ARG_INT, &opt_hold,
@@ -72,21 +76,28 @@ static bool probe(VmmSim *sim)
     return true;
 }
 
-static void print_counters(void)
+/* The --hmp commands through QEMU's QMP socket; false on an error. */
+static bool run_hmp(void)
 {
+    static const char *const dflt[] = { "info sel4", NULL };
+    const char *const *cmds = opt_hmp ? (const char *const *)opt_hmp : dflt;
     g_autoptr(QmpClient) qmp = NULL;
     g_autoptr(GError) err = NULL;
-    g_autofree char *text = NULL;
 
     qmp = qmp_client_connect(opt_qmp, opt_timeout * 1000, &err);
-    if (qmp) {
-        text = qmp_client_hmp(qmp, "info sel4", &err);
+    for (; qmp && *cmds; cmds++) {
+        g_autofree char *text = qmp_client_hmp(qmp, *cmds, &err);
+
+        if (!text) {
+            break;
+        }
+        printf("(qemu) %s\n%s", *cmds, text);
     }
-    if (text) {
-        printf("QEMU's counters (info sel4):\n%s", text);
-    } else {
+    if (err) {
         fprintf(stderr, "sel4-vmm-sim: %s\n", err->message);
+        return false;
     }
+    return true;
 }
 
 int main(int argc, char **argv)
@@ -123,10 +134,11 @@ int main(int argc, char **argv)
         }
     }
     if (!opt_socket || opt_timeout <= 0 || opt_hold < 0 ||
+        (opt_hmp && !opt_qmp) ||
         (i == argc && argc > 1) || (cmd && !*cmd)) {
         fprintf(stderr, "sel4-vmm-sim: --socket PATH is required, "
-                "--timeout > 0, --hold >= 0, and a QEMU command only "
-                "after \"--\" (see --help)\n");
+                "--timeout > 0, --hold >= 0, --hmp only with --qmp, and a "
+                "QEMU command only after \"--\" (see --help)\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -159,10 +171,7 @@ int main(int argc, char **argv)
                vmm_sim_poll(sim, 100) != -EPIPE) {
             /* events only: the guest is not simulated here */
         }
-        if (opt_qmp) {
-            print_counters();
-        }
-        ret = vmm_sim_peer_gone(sim) ? 1 : 0;
+        ret = vmm_sim_peer_gone(sim) || (opt_qmp && !run_hmp()) ? 1 : 0;
     }
     if (pid > 0) {
         kill(pid, SIGTERM);
