@@ -121,7 +121,7 @@ int main(int argc, char **argv)
         "qemu-system-aarch64 -nodefaults \\\n    -display none -machine "
         "virt-sel4 \\\n    -accel sel4,transport=sim,socket=/tmp/vmm.sock "
         "-device virtio-rng-pci\n\nExit status: 0 when QEMU attached, "
-        "started and answered; 1 otherwise;\n2 for a bad command line.");
+        "started and answered; 1 otherwise;\n2 for a bad command line.\n");
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
         fprintf(stderr, "sel4-vmm-sim: %s (see --help)\n", err->message);
