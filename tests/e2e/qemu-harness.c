@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <glib.h>
@@ -120,3 +121,45 @@ void kill_and_reap(pid_t pid)
     }
 }
 
+
+static char *harness_dir;
+
+char *harness_init(const char *path, const char *prefix)
+{
+    g_autofree char *tmpl = g_strdup_printf("%s-XXXXXX", prefix);
+
+    qemu = path;
+    if (!*qemu || access(qemu, X_OK) != 0) {
+        printf("1..1\nok 1 # SKIP no QEMU binary ('%s')\n", qemu);
+        return NULL;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    harness_dir = g_dir_make_tmp(tmpl, NULL);
+    g_assert(harness_dir);
+    return harness_dir;
+}
+
+int harness_done(void)
+{
+    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", harness_dir);
+
+    printf("1..%d\n", n_test);
+    if (system(cmd) != 0) {
+        printf("# could not remove %s\n", harness_dir);
+    }
+    return n_fail ? 1 : 0;
+}
+
+void harness_stop_qemu(pid_t pid, int want_status, const char *log)
+{
+    int st;
+
+    kill(pid, SIGTERM);
+    st = wait_child(pid, 20000);
+    ok(st != -1 && (want_status == -1 || st == want_status),
+       "QEMU ended on SIGTERM (status 0x%x)", st);
+    if (n_fail) {
+        diag_file(log);
+    }
+    kill_and_reap(pid);
+}

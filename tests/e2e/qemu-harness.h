@@ -28,4 +28,16 @@ int wait_child(pid_t pid, int timeout_ms);
 /* SIGKILL @pid unless it has ended, and reap it. */
 void kill_and_reap(pid_t pid);
 
+/*
+ * main()'s frame: harness_init() sets qemu to @path and returns false
+ * (after printing a TAP skip) when it is not an executable, else makes
+ * the temp dir @prefix-XXXXXX (returned; removed by harness_done()).
+ * harness_done() prints the plan and returns the exit status.
+ */
+char *harness_init(const char *path, const char *prefix);
+int harness_done(void);
+/* SIGTERM @pid, ok() that it ends with @want_status (-1: any), reap it;
+ * @log goes into the output when a test failed so far. */
+void harness_stop_qemu(pid_t pid, int want_status, const char *log);
+
 #endif

@@ -397,7 +397,6 @@ static void test_counters(void)
     bool found = false;
     VmmSim *sim;
     pid_t pid;
-    int st;
 
     sim = vmm_sim_new(&cfg, &err);
     if (!sim) {
@@ -458,13 +457,7 @@ static void test_counters(void)
     check_options(qmp);
 out:
     g_clear_pointer(&qmp, qmp_client_free);
-    kill(pid, SIGTERM);
-    st = wait_child(pid, TIMEOUT_MS);
-    ok(st != -1, "QEMU ended on SIGTERM");
-    if (n_fail) {
-        diag_file(log);
-    }
-    kill_and_reap(pid);
+    harness_stop_qemu(pid, -1, log);
     vmm_sim_free(sim);
 }
 
@@ -498,29 +491,15 @@ static void test_without_sel4(void)
 
 int main(int argc, char **argv)
 {
-    qemu = argc > 1 ? argv[1] : "";
     if (argc > 2) {
         loop_opts = argv[2];
     }
-    if (!*qemu || access(qemu, X_OK) != 0) {
-        printf("1..1\nok 1 # SKIP no QEMU binary ('%s')\n", qemu);
+    tmpdir = harness_init(argc > 1 ? argv[1] : "", "qemu-stats");
+    if (!tmpdir) {
         return 77;
     }
-    signal(SIGPIPE, SIG_IGN);
     printf("# -accel sel4,...,%s\n", loop_opts);
-    tmpdir = g_dir_make_tmp("qemu-stats-XXXXXX", NULL);
-    g_assert(tmpdir);
-
     test_counters();
     test_without_sel4();
-
-    printf("1..%d\n", n_test);
-    {
-        g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", tmpdir);
-
-        if (system(cmd) != 0) {
-            printf("# could not remove %s\n", tmpdir);
-        }
-    }
-    return n_fail ? 1 : 0;
+    return harness_done();
 }

@@ -238,13 +238,7 @@ static void test_run(void)
     ok(r && reads == 2, "qom-get /machine/accel stats-requests-read: %" PRIu64
        ": %s", reads, err ? err->message : "ok");
     g_clear_pointer(&qmp, qmp_client_free);
-    kill(pid, SIGTERM);
-    ok(wait_child(pid, TIMEOUT_MS) == 0, "QEMU exits 0 on SIGTERM "
-       "(systemctl stop)");
-    if (n_fail) {
-        diag_file(log);
-    }
-    kill_and_reap(pid);
+    harness_stop_qemu(pid, 0, log);     /* systemctl stop: SIGTERM, 0 */
     vmm_sim_free(sim);
 }
 
@@ -294,28 +288,14 @@ static void test_refusals(void)
 
 int main(int argc, char **argv)
 {
-    qemu = argc > 1 ? argv[1] : "";
     srcdir = argc > 2 ? argv[2] : ".";
-    if (!*qemu || access(qemu, X_OK) != 0) {
-        printf("1..1\nok 1 # SKIP no QEMU binary ('%s')\n", qemu);
+    tmpdir = harness_init(argc > 1 ? argv[1] : "", "systemd-unit");
+    if (!tmpdir) {
         return 77;
     }
-    signal(SIGPIPE, SIG_IGN);
-    tmpdir = g_dir_make_tmp("systemd-unit-XXXXXX", NULL);
-    g_assert(tmpdir);
     root = g_build_filename(tmpdir, "root", NULL);
-
     test_verify(qemu);
     test_run();
     test_refusals();
-
-    printf("1..%d\n", n_test);
-    {
-        g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", tmpdir);
-
-        if (system(cmd) != 0) {
-            printf("# could not remove %s\n", tmpdir);
-        }
-    }
-    return n_fail ? 1 : 0;
+    return harness_done();
 }
