@@ -164,6 +164,12 @@ static int sealed_memfd(const char *name, uint64_t size, GError **errp)
 int sim_transport_create_fds(const SimHello *hello, int fds[SIM_FD_COUNT],
                              GError **errp)
 {
+    return sim_transport_create_fds_with_ram(hello, -1, fds, errp);
+}
+
+int sim_transport_create_fds_with_ram(const SimHello *hello, int ram_fd,
+                                      int fds[SIM_FD_COUNT], GError **errp)
+{
     char name[SIM_EVENT_BAR_NAME_SIZE];
     int len;
 
@@ -175,10 +181,21 @@ int sim_transport_create_fds(const SimHello *hello, int fds[SIM_FD_COUNT],
     if (fds[SIM_FD_IOBUF] < 0) {
         goto fail;
     }
-    fds[SIM_FD_RAM] = sealed_memfd("sel4-sim-ram", hello->ram_region_size,
-                                   errp);
-    if (fds[SIM_FD_RAM] < 0) {
-        goto fail;
+    if (ram_fd >= 0) {
+        /* Lent RAM: a copy of the caller's fd, checked by validate later. */
+        fds[SIM_FD_RAM] = fcntl(ram_fd, F_DUPFD_CLOEXEC, 3);
+        if (fds[SIM_FD_RAM] < 0) {
+            g_set_error(errp, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_FAILED,
+                        SIM_ERR_PREFIX "duplicating the RAM fd %d: %s",
+                        ram_fd, g_strerror(errno));
+            goto fail;
+        }
+    } else {
+        fds[SIM_FD_RAM] = sealed_memfd("sel4-sim-ram",
+                                       hello->ram_region_size, errp);
+        if (fds[SIM_FD_RAM] < 0) {
+            goto fail;
+        }
     }
     /*
      * Non-blocking from birth: the device side shares these open files

@@ -8,6 +8,10 @@
 
 # TCG `virt` guest machine (guest-side proxy tests, iotests).
 CONFIG_ARM_VIRT=y
+# Its seL4 VMM stand-in (hw/sel4/sel4-vmm-proxy.c; Kconfig symbol declared by
+# qemu/hooks/10-sel4-wiring.sh): a real guest on `virt`, its devices served
+# by a virt-sel4 QEMU. Run it with -machine virt,gic-version=2 (GICv2m).
+CONFIG_SEL4_VMM_PROXY=y
 
 # PCIe host bridge (GPEX) used by both virt and our machine.
 CONFIG_PCI_EXPRESS_GENERIC_BRIDGE=y

@@ -88,60 +88,11 @@ use_cached() {
 }
 
 # --- 2. private deb-src list ------------------------------------------------
-# Prints "URI<TAB>SIGNED-BY" of the first Debian (not -security) mirror in the
-# system's apt sources, deb822 first, then one-line format.
-detect_mirror() {
-    local f out
-    out=$(for f in /etc/apt/sources.list.d/*.sources; do
-        [ -f "$f" ] || continue
-        awk 'BEGIN { RS = ""; FS = "\n" }
-        {
-            uri = ""; sb = ""; on = 1
-            for (i = 1; i <= NF; i++) {
-                l = $i
-                if (l ~ /^[ \t]*#/) continue
-                if (l ~ /^URIs:/)      { sub(/^URIs:[ \t]*/, "", l); uri = l }
-                if (l ~ /^Signed-By:/) { sub(/^Signed-By:[ \t]*/, "", l); sb = l }
-                if (l ~ /^Enabled:[ \t]*[Nn][Oo]/) on = 0
-            }
-            if (!on || uri == "") next
-            n = split(uri, u, /[ \t]+/)
-            for (j = 1; j <= n; j++)
-                if (u[j] ~ /^https?:\/\/.*\/debian\/?$/) { print u[j] "\t" sb; exit }
-        }' "$f"
-    done)
-    if [ -n "$out" ]; then printf '%s\n' "${out%%$'\n'*}"; return 0; fi
-    out=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-        awk '$1 == "deb" || $1 == "deb-src" {
-                sb = ""
-                for (i = 2; i <= NF; i++) {
-                    if ($i ~ /^\[/) {
-                        if (match($0, /signed-by=[^] ]+/))
-                            sb = substr($0, RSTART + 10, RLENGTH - 10)
-                        while ($i !~ /\]$/ && i < NF) i++
-                        continue
-                    }
-                    if ($i ~ /^https?:\/\/.*\/debian\/?$/) { print $i "\t" sb; exit }
-                    break
-                }
-            }')
-    [ -n "$out" ] && printf '%s\n' "${out%%$'\n'*}"
-}
-
 setup_private_apt() {
-    local line mirror keyring
-    line=$(detect_mirror || true)
-    mirror=${SEL4_QEMU_MIRROR:-${line%%$'\t'*}}
-    mirror=${mirror:-http://deb.debian.org/debian}
-    mirror=${mirror%/}
-    keyring=${line#*$'\t'}
-    [ "$line" != "$keyring" ] || keyring=
-    # Only a keyring *file* is usable here (deb822 may also inline a key).
-    case $keyring in /*) [ -f "$keyring" ] || keyring= ;; *) keyring= ;; esac
-    keyring=${keyring:-$DEFAULT_KEYRING}
-    [ -f "$keyring" ] || die "archive keyring $keyring missing (apt-get install debian-archive-keyring)"
-
-    mkdir -p "$APT_DIR/sources" "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial"
+    local mirror keyring
+    pick_mirror
+    mirror=$MIRROR keyring=$KEYRING
+    private_apt_opts "$APT_DIR"
     local list=$APT_DIR/sources/sel4-qemu-src.list tmp s
     tmp=$(mktemp "$APT_DIR/.list.XXXXXX")
     {
@@ -153,19 +104,6 @@ setup_private_apt() {
     chmod 644 "$tmp"
     mv "$tmp" "$list"
     log "private deb-src list $list: $mirror ($QEMU_SUITES), keyring $keyring"
-
-    APT_OPTS=(
-        -o "Dir::Etc::SourceList=/dev/null"
-        -o "Dir::Etc::SourceParts=$APT_DIR/sources"
-        -o "Dir::State::Lists=$APT_DIR/lists"
-        # keep apt's binary caches private too (do not touch /var/cache/apt)
-        -o "Dir::Cache=$APT_DIR/cache"
-        -o "Dir::Cache::pkgcache="
-        -o "Dir::Cache::srcpkgcache="
-    )
-    if id _apt >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-        chown -R _apt:root "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial"
-    fi
 }
 
 # --- 3. choose a version ----------------------------------------------------

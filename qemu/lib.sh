@@ -58,3 +58,78 @@ extract_tarball_to() {
     mv "$top" "$dest"
     rmdir "$tmp"
 }
+
+# Prints "URI<TAB>SIGNED-BY" of the first Debian (not -security) mirror in the
+# system's apt sources, deb822 first, then one-line format.
+detect_mirror() {
+    local f out
+    out=$(for f in /etc/apt/sources.list.d/*.sources; do
+        [ -f "$f" ] || continue
+        awk 'BEGIN { RS = ""; FS = "\n" }
+        {
+            uri = ""; sb = ""; on = 1
+            for (i = 1; i <= NF; i++) {
+                l = $i
+                if (l ~ /^[ \t]*#/) continue
+                if (l ~ /^URIs:/)      { sub(/^URIs:[ \t]*/, "", l); uri = l }
+                if (l ~ /^Signed-By:/) { sub(/^Signed-By:[ \t]*/, "", l); sb = l }
+                if (l ~ /^Enabled:[ \t]*[Nn][Oo]/) on = 0
+            }
+            if (!on || uri == "") next
+            n = split(uri, u, /[ \t]+/)
+            for (j = 1; j <= n; j++)
+                if (u[j] ~ /^https?:\/\/.*\/debian\/?$/) { print u[j] "\t" sb; exit }
+        }' "$f"
+    done)
+    if [ -n "$out" ]; then printf '%s\n' "${out%%$'\n'*}"; return 0; fi
+    out=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+        awk '$1 == "deb" || $1 == "deb-src" {
+                sb = ""
+                for (i = 2; i <= NF; i++) {
+                    if ($i ~ /^\[/) {
+                        if (match($0, /signed-by=[^] ]+/))
+                            sb = substr($0, RSTART + 10, RLENGTH - 10)
+                        while ($i !~ /\]$/ && i < NF) i++
+                        continue
+                    }
+                    if ($i ~ /^https?:\/\/.*\/debian\/?$/) { print $i "\t" sb; exit }
+                    break
+                }
+            }')
+    [ -n "$out" ] && printf '%s\n' "${out%%$'\n'*}"
+}
+
+# Sets MIRROR (SEL4_QEMU_MIRROR, else the system's Debian mirror, else
+# deb.debian.org) and KEYRING (its archive keyring file).
+pick_mirror() {
+    local line
+    line=$(detect_mirror || true)
+    MIRROR=${SEL4_QEMU_MIRROR:-${line%%$'\t'*}}
+    MIRROR=${MIRROR:-http://deb.debian.org/debian}
+    MIRROR=${MIRROR%/}
+    KEYRING=${line#*$'\t'}
+    [ "$line" != "$KEYRING" ] || KEYRING=
+    # Only a keyring *file* is usable here (deb822 may also inline a key).
+    case $KEYRING in /*) [ -f "$KEYRING" ] || KEYRING= ;; *) KEYRING= ;; esac
+    KEYRING=${KEYRING:-$DEFAULT_KEYRING}
+    [ -f "$KEYRING" ] || die "archive keyring $KEYRING missing (apt-get install debian-archive-keyring)"
+}
+
+# Creates the private apt state dir $1 (sources/, lists/, cache/) and sets
+# APT_OPTS to apt options that use only it: neither the system's sources
+# nor its lists or caches are read or written.
+private_apt_opts() {
+    mkdir -p "$1/sources" "$1/lists/partial" "$1/cache/archives/partial"
+    APT_OPTS=(
+        -o "Dir::Etc::SourceList=/dev/null"
+        -o "Dir::Etc::SourceParts=$1/sources"
+        -o "Dir::State::Lists=$1/lists"
+        # keep apt's binary caches private too (do not touch /var/cache/apt)
+        -o "Dir::Cache=$1/cache"
+        -o "Dir::Cache::pkgcache="
+        -o "Dir::Cache::srcpkgcache="
+    )
+    if id _apt >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        chown -R _apt:root "$1/lists/partial" "$1/cache/archives/partial"
+    fi
+}

@@ -197,6 +197,15 @@ void sim_hello_init(SimHello *hello, uint32_t vmid, uint64_t ram_base,
  */
 int sim_transport_create_fds(const SimHello *hello, int fds[SIM_FD_COUNT],
                              GError **errp);
+/*
+ * The same, but the RAM region is @ram_fd (>= 0), an existing memfd the
+ * caller lends (a copy is made; the caller keeps @ram_fd): the guest RAM
+ * of a real guest, e.g. QEMU's memory-backend-memfd.  It is not sized or
+ * sealed here: sim_transport_validate() then checks it like any RAM fd.
+ * With @ram_fd < 0 this is sim_transport_create_fds().
+ */
+int sim_transport_create_fds_with_ram(const SimHello *hello, int ram_fd,
+                                      int fds[SIM_FD_COUNT], GError **errp);
 
 /*
  * Listen on @path (a stale socket file is unlinked first; anything else

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Hook: wires the overlay's accel/sel4/,
-# hw/arm/virt-sel4.c and hw/intc/sel4_intc.c into QEMU 10.2's build.
+# hw/arm/virt-sel4.c, hw/intc/sel4_intc.c and hw/sel4/ into QEMU 10.2's build.
 # It expects these overlay files:
 #   accel/sel4/meson.build   e.g. system_ss.add(when: 'CONFIG_SEL4', if_true: files('sel4-all.c', ...))
 #   accel/sel4/trace-events  (may be empty)
@@ -8,6 +8,7 @@
 #                            (QEMU ships this file per traced dir; without it
 #                            "fatal error: trace.h: No such file or directory")
 #   hw/arm/virt-sel4.c, hw/intc/sel4_intc.c
+#   hw/sel4/meson.build, trace-events, trace.h ("trace/trace-hw_sel4.h")
 # and add CONFIG_SEL4_VIRT=y to qemu/devices-sel4.mak (only together with
 # this hook: minikconf fails with "undefined symbol SEL4_VIRT" otherwise).
 # Tested: QEMU 10.2.2 built and ran with stub accel/machine/intc files
@@ -66,3 +67,8 @@ append hw/arm/meson.build "virt-sel4.c" \
 append hw/intc/Kconfig "config SEL4_INTC" $'\nconfig SEL4_INTC\n    bool'
 append hw/intc/meson.build "sel4_intc.c" \
     "system_ss.add(when: 'CONFIG_SEL4_INTC', if_true: files('sel4_intc.c'))"
+
+# 6. The guest-side VMM stand-in (hw/sel4/: sel4-vmm-proxy on `virt`).
+insert_after hw/meson.build "subdir('misc')" "subdir('sel4')" "subdir('sel4')"
+insert_after meson.build "    'hw/misc'," "'hw/sel4'," "    'hw/sel4',"
+append hw/arm/Kconfig "config SEL4_VMM_PROXY" $'\nconfig SEL4_VMM_PROXY\n    bool\n    default y\n    depends on SEL4 && ARM_VIRT'

@@ -43,6 +43,13 @@ static void register_pci_dev(VmmSim *sim, const rpcmsg_t *msg)
     sim->dev_by_index[index] = sim->ndevs++;
 }
 
+static void notify_irq(VmmSim *sim, unsigned irq, unsigned op)
+{
+    if (sim->cfg.irq_fn) {
+        sim->cfg.irq_fn(sim->cfg.irq_opaque, irq, op);
+    }
+}
+
 static void set_irq(VmmSim *sim, uint64_t irq, uint64_t op)
 {
     bool *level;
@@ -59,10 +66,15 @@ static void set_irq(VmmSim *sim, uint64_t irq, uint64_t op)
          * An MSI is an edge: the deployed QEMU sends SET then CLEAR, ours
          * one PULSE.  Count the rising edges; the level stays low.
          */
-        if (op == RPC_IRQ_PULSE || (op == RPC_IRQ_SET && !*level)) {
+        bool edge = op == RPC_IRQ_PULSE || (op == RPC_IRQ_SET && !*level);
+
+        if (edge) {
             sim->irq_count[irq]++;
         }
         *level = op == RPC_IRQ_SET;
+        if (edge) {
+            notify_irq(sim, irq, RPC_IRQ_PULSE);
+        }
         return;
     }
     switch (op) {
@@ -80,6 +92,7 @@ static void set_irq(VmmSim *sim, uint64_t irq, uint64_t op)
         *level = false;
         break;
     }
+    notify_irq(sim, irq, op);
 }
 
 static void mmio_region_config(VmmSim *sim, const rpcmsg_t *msg)

@@ -82,7 +82,9 @@ VmmSim *vmm_sim_new(const VmmSimConfig *cfg, GError **errp)
     sim_hello_init(&sim->hello, sim->cfg.vmid, sim->cfg.ram_base,
                    sim->cfg.ram_size, sim->cfg.pci_mmio_base,
                    sim->cfg.pci_mmio_size);
-    if (sim_transport_create_fds(&sim->hello, sim->fds, errp) < 0) {
+    if (sim_transport_create_fds_with_ram(&sim->hello,
+                                          cfg->has_ram_fd ? cfg->ram_fd : -1,
+                                          sim->fds, errp) < 0) {
         goto fail;
     }
     /* Check our own hello as the device side will (overlaps, sizes). */
@@ -371,6 +373,11 @@ bool vmm_sim_peer_gone(const VmmSim *sim)
 int vmm_sim_doorbell_fd(const VmmSim *sim)
 {
     return sim->fds[SIM_FD_DOORBELL_TO_VMM];
+}
+
+int vmm_sim_conn_fd(const VmmSim *sim)
+{
+    return sim->conn;
 }
 
 const VmmSimPciDev *vmm_sim_pci_devs(const VmmSim *sim, unsigned *n)

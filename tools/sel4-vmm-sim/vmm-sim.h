@@ -73,6 +73,18 @@
 #define VMM_SIM_MAX_SLOT                31u
 
 /*
+ * What the VMM does with a valid SET_IRQ, for a VMM that has a guest to
+ * interrupt (the proxy of hw/misc/sel4-vmm-proxy.c): @op is RPC_IRQ_SET
+ * or RPC_IRQ_CLR for a level line (INTx n < 32, or a level SPI), and
+ * RPC_IRQ_PULSE for an edge: a pulse of a level line, or one MSI on an
+ * MSI SPI (a PULSE, or the SET of the deployed QEMU's SET-then-CLEAR;
+ * the CLEAR is not passed on).  Called from inside vmm_sim_poll() and the
+ * synchronous accesses, after the state of vmm_sim_irq_level/count is
+ * updated.
+ */
+typedef void VmmSimIrqFn(void *opaque, unsigned irq, unsigned op);
+
+/*
  * Zero (or NULL) fields take the defaults above.  socket_path is
  * required.
  */
@@ -87,6 +99,15 @@ typedef struct VmmSimConfig {
     unsigned msi_spi_base;
     unsigned msi_spi_count;
     int timeout_ms;             /* synchronous accesses; default 2000 */
+    /*
+     * Lend this fd as guest RAM instead of a memfd of our own (a real
+     * guest's RAM: it must be a memfd of at least ram_size bytes, sealed
+     * against shrinking); the VMM keeps a copy.
+     */
+    bool has_ram_fd;
+    int ram_fd;
+    VmmSimIrqFn *irq_fn;        /* optional */
+    void *irq_opaque;
 } VmmSimConfig;
 
 #define VMM_SIM_ERROR vmm_sim_error_quark()
@@ -161,6 +182,12 @@ void vmm_sim_ring(VmmSim *sim);
  * before blocking.  -1 before vmm_sim_new() succeeded.
  */
 int vmm_sim_doorbell_fd(const VmmSim *sim);
+/*
+ * The connection to the device side, for a caller that watches it for
+ * the device's death (POLLRDHUP or POLLHUP; then vmm_sim_poll() says
+ * -EPIPE).  -1 before vmm_sim_accept() succeeded.
+ */
+int vmm_sim_conn_fd(const VmmSim *sim);
 
 /* ---- state (vmm-sim.c) ---- */
 
