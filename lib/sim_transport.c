@@ -237,8 +237,9 @@ fail:
 
 int sim_transport_listen(const char *path, GError **errp)
 {
-    struct sockaddr_un sun;
+    struct sockaddr_un sun, tmp_sun;
     struct stat st;
+    char *tmp;
     int fd;
 
     if (!sun_path_fill(&sun, path, errp)) {
@@ -276,22 +277,42 @@ int sim_transport_listen(const char *path, GError **errp)
         }
     }
 
+    /*
+     * Bind a temporary name and rename it to @path once listening: a peer
+     * that waits for @path to appear and connects at once must not find
+     * a socket that refuses it (bound, not yet listening).
+     */
+    tmp = g_strdup_printf("%s.%d", path, (int)getpid());
+    if (!sun_path_fill(&tmp_sun, tmp, NULL)) {
+        g_free(tmp);
+        tmp = NULL;             /* too long: bind @path itself */
+    }
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         g_set_error(errp, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_FAILED,
                     SIM_ERR_PREFIX "socket: %s", g_strerror(errno));
+        g_free(tmp);
         return -1;
     }
-    if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-        listen(fd, 1) < 0) {
+    if (tmp && lstat(tmp, &st) == 0 && S_ISSOCK(st.st_mode)) {
+        unlink(tmp);            /* left by a killed run with our pid */
+    }
+    if (bind(fd, (struct sockaddr *)(tmp ? &tmp_sun : &sun),
+             sizeof(sun)) < 0 ||
+        listen(fd, 1) < 0 || (tmp && rename(tmp, path) < 0)) {
         int err = errno;
 
         close(fd);
+        if (tmp) {
+            unlink(tmp);
+        }
         g_set_error(errp, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_FAILED,
                     SIM_ERR_PREFIX "listening on '%s': %s", path,
                     g_strerror(err));
+        g_free(tmp);
         return -1;
     }
+    g_free(tmp);
     return fd;
 }
 

@@ -10,6 +10,7 @@ PKGS=(
     libpixman-1-dev zlib1g-dev libfdt-dev device-tree-compiler flex bison
     python3-venv libattr1-dev libcap-ng-dev bzip2 xz-utils dpkg-dev
     fio iperf3 gnuplot-nox iproute2 jq systemd
+    kmod cpio   # the Linux guest's initramfs (tests/linux-guest/make-image.sh)
 )
 BACKPORTS_PKGS=(meson python3-pycotap)
 

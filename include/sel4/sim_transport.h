@@ -209,7 +209,9 @@ int sim_transport_create_fds_with_ram(const SimHello *hello, int ram_fd,
 
 /*
  * Listen on @path (a stale socket file is unlinked first; anything else
- * at @path is an error), backlog 1, CLOEXEC.  Returns the fd or -1.
+ * at @path is an error), backlog 1, CLOEXEC.  @path appears only once it
+ * accepts connections (bound as "@path.<pid>", then renamed), so a peer
+ * may connect as soon as it sees the file.  Returns the fd or -1.
  */
 int sim_transport_listen(const char *path, GError **errp);
 /* Accept one device side (CLOEXEC, blocking).  Returns the fd or -1. */

@@ -52,7 +52,7 @@
 #define LG_BLK_LEN          (4u << 20)
 #define LG_START_MS         30000           /* guest QEMU to listen */
 #define LG_TAP_MS           30000           /* backend to open its tap */
-#define LG_BOOT_MS          600000          /* the whole guest run */
+#define LG_BOOT_MS          180000          /* the whole guest run */
 #define LG_EXIT_MS          20000           /* backend after the guest */
 
 /* The checks init.sh must report ok, in its order. */

@@ -190,11 +190,18 @@ net
 console
 rng
 p9
-# after the traffic: the interrupts that carried it
-if [ $mode_ok = 1 ]; then
-    check irq ok "every virtio function uses $IRQ"
+# after the traffic: the interrupts that carried it, MSI (GICv2m) lines
+# for msix, GIC lines for intx; "count other" of the virtio lines
+set -- $(grep -i virtio /proc/interrupts | awk -v want="$IRQ" '{
+    n = 0
+    for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) n += $i
+    if (($0 ~ / MSI /) == (want == "msix")) t += n; else other++
+} END { print t + 0, other + 0 }')
+if [ $mode_ok = 1 ] && [ "$1" -gt 0 ] && [ "$2" = 0 ]; then
+    check irq ok "every virtio function uses $IRQ; $1 interrupts taken"
 else
-    check irq FAIL "not every virtio function uses $IRQ"
+    check irq FAIL "mode $IRQ on every function: $mode_ok; $1 interrupts" \
+        "of that kind, $2 lines of another"
 fi
 grep -iE 'virtio' /proc/interrupts | sed 's/^/IRQ /'
 dmesg | grep -iE 'virtio|vd[a-z]|9p|v2m|pci 0000:00:0[1-9]' | sed 's/^/DMESG /'
