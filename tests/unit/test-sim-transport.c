@@ -20,6 +20,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -712,6 +713,18 @@ static void test_listen_path(void)
     fd = sim_transport_listen(t.path, &err);
     g_assert_no_error(err);
     g_assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    {
+        /* bound under a temporary name, renamed once listening */
+        g_autofree char *tmp = g_strdup_printf("%s.%d", t.path, getpid());
+        int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+        g_assert_false(g_file_test(tmp, G_FILE_TEST_EXISTS));
+        g_strlcpy(sa.sun_path, t.path, sizeof(sa.sun_path));
+        g_assert_cmpint(connect(c, (struct sockaddr *)&sa, sizeof(sa)), ==,
+                        0);
+        close(c);
+    }
     /* A live listener is not stolen. */
     fd2 = sim_transport_listen(t.path, &err);
     g_assert_cmpint(fd2, ==, -1);

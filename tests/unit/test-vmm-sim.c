@@ -14,8 +14,10 @@
 #include <errno.h>
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "sel4/sim_transport.h"
@@ -210,17 +212,21 @@ typedef struct Fixture {
     FakeDev fd;
 } Fixture;
 
-static void fixture_start(Fixture *f, bool misbehave, int timeout_ms)
+/* @cfg: the VMM's configuration but for socket_path (may be NULL) */
+static void fixture_start_cfg(Fixture *f, const VmmSimConfig *cfg_in,
+                              bool misbehave)
 {
     VmmSimConfig cfg = { 0 };
     GError *err = NULL;
 
+    if (cfg_in) {
+        cfg = *cfg_in;
+    }
     memset(f, 0, sizeof(*f));
     f->dir = g_dir_make_tmp("vmm-sim-XXXXXX", NULL);
     g_assert_nonnull(f->dir);
     f->path = g_build_filename(f->dir, "vmm.sock", NULL);
     cfg.socket_path = f->path;
-    cfg.timeout_ms = timeout_ms;
     f->sim = vmm_sim_new(&cfg, &err);
     g_assert_no_error(err);
     g_assert_nonnull(f->sim);
@@ -239,6 +245,13 @@ static void fixture_start(Fixture *f, bool misbehave, int timeout_ms)
     g_assert_true(vmm_sim_accept(f->sim, WAIT_MS, &err));
     g_assert_no_error(err);
     g_assert_true(vmm_sim_wait_started(f->sim, WAIT_MS));
+}
+
+static void fixture_start(Fixture *f, bool misbehave, int timeout_ms)
+{
+    VmmSimConfig cfg = { .timeout_ms = timeout_ms };
+
+    fixture_start_cfg(f, &cfg, misbehave);
 }
 
 static void fixture_stop(Fixture *f)
@@ -463,6 +476,116 @@ static void test_irq(void)
     fixture_stop(&f);
 }
 
+/* What the irq_fn of a VMM with a guest to interrupt is told. */
+typedef struct IrqLog {
+    unsigned n;
+    unsigned irq[8];
+    unsigned op[8];
+} IrqLog;
+
+static void irq_log(void *opaque, unsigned irq, unsigned op)
+{
+    IrqLog *l = opaque;
+
+    if (l->n < G_N_ELEMENTS(l->irq)) {
+        l->irq[l->n] = irq;
+        l->op[l->n] = op;
+    }
+    l->n++;
+}
+
+/* A memfd as a real guest's RAM would be: sized, sealed or not. */
+static int guest_ram_memfd(uint64_t size, bool seal)
+{
+    int fd = memfd_create("test-guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(ftruncate(fd, size), ==, 0);
+    if (seal) {
+        g_assert_cmpint(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW),
+                        ==, 0);
+    }
+    return fd;
+}
+
+/*
+ * The proxy's use (hw/sel4/sel4-vmm-proxy.c): the guest's own RAM lent to
+ * the device side, and every SET_IRQ passed on as it is taken.
+ */
+static void test_lent_ram_irq_fn(void)
+{
+    const uint64_t size = 64u << 20;
+    IrqLog log = { 0 };
+    VmmSimConfig cfg = {
+        .ram_size = size, .has_ram_fd = true, .irq_fn = irq_log,
+        .irq_opaque = &log,
+    };
+    GError *err = NULL;
+    uint8_t *guest;
+    Fixture f;
+
+    cfg.ram_fd = guest_ram_memfd(size, true);
+    guest = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, cfg.ram_fd,
+                 0);
+    g_assert_true(guest != MAP_FAILED);
+    fixture_start_cfg(&f, &cfg, false);
+    /* our fd stays ours; the VMM's copy maps the same bytes */
+    g_assert_cmpint(fcntl(cfg.ram_fd, F_GETFD), >=, 0);
+    memcpy(guest + 0x1234, "lent", 4);
+    g_assert_cmpmem(vmm_sim_gpa_to_host(f.sim, 0x40001234, 4), 4, "lent", 4);
+    g_assert_cmpuint(vmm_sim_ram_size(f.sim), ==, size);
+
+    /* INTx 0 set; then cleared with an MSI pulse (the fake's IRQ_REG) */
+    g_assert_true(vmm_sim_mmio_write(f.sim, 0, AS_GLOBAL, IRQ_REG, 4, 1,
+                                     &err));
+    g_assert_true(vmm_sim_wait_irq_level(f.sim, 0, true, WAIT_MS));
+    g_assert_true(vmm_sim_mmio_write(f.sim, 0, AS_GLOBAL, IRQ_REG, 4, 0,
+                                     &err));
+    g_assert_no_error(err);
+    g_assert_true(vmm_sim_wait_irq_count(f.sim, MSI_SPI, 1, WAIT_MS));
+    g_assert_cmpuint(log.n, ==, 3);
+    g_assert_cmpuint(log.irq[0], ==, 0);
+    g_assert_cmpuint(log.op[0], ==, RPC_IRQ_SET);
+    g_assert_cmpuint(log.irq[1], ==, 0);
+    g_assert_cmpuint(log.op[1], ==, RPC_IRQ_CLR);
+    g_assert_cmpuint(log.irq[2], ==, MSI_SPI);
+    g_assert_cmpuint(log.op[2], ==, RPC_IRQ_PULSE);
+    fixture_stop(&f);
+    munmap(guest, size);
+    close(cfg.ram_fd);
+}
+
+/* Lent RAM the device side could not trust is refused up front. */
+static void test_lent_ram_refused(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("vmm-sim-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "vmm.sock", NULL);
+    struct {
+        uint64_t size;
+        bool seal;
+        const char *want;
+    } bad[] = {
+        { 16u << 20, true, "smaller" },         /* less than ram_size */
+        { 64u << 20, false, "F_SEAL_SHRINK" },  /* could shrink under us */
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        VmmSimConfig cfg = {
+            .socket_path = path, .ram_size = 64u << 20, .has_ram_fd = true,
+            .ram_fd = guest_ram_memfd(bad[i].size, bad[i].seal),
+        };
+        GError *err = NULL;
+
+        g_assert_null(vmm_sim_new(&cfg, &err));
+        g_assert_nonnull(err);
+        g_assert_nonnull(strstr(err->message, bad[i].want));
+        g_clear_error(&err);
+        g_assert_false(g_file_test(path, G_FILE_TEST_EXISTS));
+        close(cfg.ram_fd);
+    }
+    g_assert_cmpint(g_rmdir(dir), ==, 0);
+}
+
 static bool cond_two_errors(VmmSim *sim, void *opaque)
 {
     return stats_of(sim).protocol_errors >= 2;
@@ -595,6 +718,8 @@ int main(int argc, char **argv)
     g_test_add_func("/vmm-sim/mmio-roundtrip", test_mmio_roundtrip);
     g_test_add_func("/vmm-sim/batch", test_batch);
     g_test_add_func("/vmm-sim/irq", test_irq);
+    g_test_add_func("/vmm-sim/lent-ram-irq-fn", test_lent_ram_irq_fn);
+    g_test_add_func("/vmm-sim/lent-ram-refused", test_lent_ram_refused);
     g_test_add_func("/vmm-sim/protocol-errors", test_protocol_errors);
     g_test_add_func("/vmm-sim/death-poll", test_death_poll);
     g_test_add_func("/vmm-sim/death-pending-read", test_death_pending_read);
