@@ -325,6 +325,12 @@ static void run(LinuxGuest *g, const char *image_dir, const char *loop_opts)
     }
     gargv = guest_argv(g, image_dir);
     bargv = backend_argv(g, loop_opts);
+    if (g->interactive) {
+        printf("# logs of both QEMUs in %s%s; leave the guest with "
+               "poweroff -f (or Ctrl-A x)\n", g->tmpdir,
+               getenv("KEEP") ? "" : " (removed at the end unless KEEP=1)");
+    }
+    fflush(stdout);
     guest = g->interactive ?
             spawn_interactive((const char *const *)gargv->pdata) :
             spawn_qemu_argv((const char *const *)gargv->pdata, g->guest_log);

@@ -79,13 +79,6 @@ for d in /sys/bus/pci/devices/*; do
 done
 grep -iE 'virtio|v2m|MSI|pcie|GICv2' /proc/interrupts | sed 's/^/IRQ /'
 
-if [ "$MODE" = shell ]; then
-    echo "lg: shell (the devices: /dev/vda, eth0, /dev/hwrng, /dev/vport*," \
-         "9p tag 'share'; poweroff -f to leave)"
-    setsid cttyhack sh
-    poweroff -f
-fi
-
 # --- virtio-blk: a pattern past the file system, then ext2 on the rest ---
 blk() {
     local disk=/dev/vda want got
@@ -121,15 +114,20 @@ blk() {
 }
 
 # --- virtio-net: static address, ping the backend's tap in its namespace ---
-net() {
-    local i ifc=
+net_up() { # -> IFC, the virtio_net interface, up with $IP
+    local i
+    IFC=
     for i in /sys/class/net/*; do
         [ "$(basename "$(readlink "$i/device/driver" 2>/dev/null)")" = virtio_net ] &&
-            ifc=$(basename "$i")
+            IFC=$(basename "$i")
     done
-    [ -n "$ifc" ] || { check net FAIL "no virtio_net interface"; return; }
-    ip link set "$ifc" up && ip addr add "$IP/24" dev "$ifc" ||
-        { check net FAIL "cannot configure $ifc"; return; }
+    [ -n "$IFC" ] && ip link set "$IFC" up && ip addr add "$IP/24" dev "$IFC"
+}
+
+net() {
+    local ifc
+    net_up || { check net FAIL "no virtio_net interface '$IFC' to configure"; return; }
+    ifc=$IFC
     if ping -c 3 -W 5 "$PEER" >/tmp/ping.log 2>&1; then
         check net ok "$ifc $IP: $(grep -E 'packets|round-trip' /tmp/ping.log | tr '\n' ' ')"
     else
@@ -184,6 +182,18 @@ p9() {
         check 9p FAIL "hello.txt reads '$got'"
     fi
 }
+
+if [ "$MODE" = shell ]; then
+    net_up
+    mkdir -p /mnt/9p
+    mount -t 9p -o trans=virtio,version=9p2000.L share /mnt/9p
+    echo "lg: a shell. /dev/vda; $IFC is $IP/24, the backend's tap $PEER;" \
+         "the host's share on /mnt/9p; /dev/hwrng; the port $PORT is" \
+         "/dev/$(grep -l "$PORT" /sys/class/virtio-ports/*/name | cut -d/ -f5)" \
+         "(the host echoes it). poweroff -f to leave."
+    setsid cttyhack sh
+    poweroff -f
+fi
 
 blk
 net
