@@ -74,7 +74,7 @@
 
 /*
  * What the VMM does with a valid SET_IRQ, for a VMM that has a guest to
- * interrupt (the proxy of hw/misc/sel4-vmm-proxy.c): @op is RPC_IRQ_SET
+ * interrupt (the proxy of hw/sel4/sel4-vmm-proxy.c): @op is RPC_IRQ_SET
  * or RPC_IRQ_CLR for a level line (INTx n < 32, or a level SPI), and
  * RPC_IRQ_PULSE for an edge: a pulse of a level line, or one MSI on an
  * MSI SPI (a PULSE, or the SET of the deployed QEMU's SET-then-CLEAR;
