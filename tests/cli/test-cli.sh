@@ -61,9 +61,15 @@ expect 2 err 'usage: rpc-pingpong' -- "$bench" --bogus
 expect 2 err 'from 1000 to 100000000' -- "$bench" --iterations 5
 expect 2 err "unknown mode 'nope'" -- "$bench" --modes nope
 
-expect 0 out 'usage: ./run COMMAND' 'demo' 'test' 'bench' 'build' -- "$src/run" help
+expect 0 out 'usage: ./run COMMAND' 'demo' 'test' 'guest' 'bench' 'build' -- "$src/run" help
 expect 2 err "unknown command 'bogus'" 'usage: ./run COMMAND' -- "$src/run" bogus
 expect 2 err "unknown option '--slow'" 'usage: ./run' -- "$src/run" bench --slow
+expect 2 err "unknown option 'msi'" 'usage: ./run' -- "$src/run" guest msi
+
+lg=$build/tests/test-linux-guest
+expect 2 err 'usage: test-linux-guest QEMU IMAGE_DIR LOOP_OPTIONS' -- "$lg"
+expect 2 err "unknown argument 'msi'" -- "$lg" /bin/true /x loop=uring msi
+expect 2 err 'usage: test-vmm-proxy QEMU_BINARY' -- "$build/tests/test-vmm-proxy"
 
 expect 0 out 'qemu-virtio-start \[--dry-run\] NAME' 'QEMU=PATH' 'ACCEL=' 'ARGS=' \
     -- "$src/contrib/systemd/qemu-virtio-start" --help

@@ -206,26 +206,19 @@ static void test_backend_death(const char *dir)
 
 int main(int argc, char **argv)
 {
-    g_autofree char *dir = NULL, *cmd = NULL;
+    const char *dir;
 
-    if (argc < 2 || access(argv[1], X_OK) != 0) {
+    if (argc < 2) {
         fprintf(stderr, "usage: test-vmm-proxy QEMU_BINARY\n");
         return 2;
     }
-    qemu = argv[1];
-    signal(SIGPIPE, SIG_IGN);
-    dir = g_dir_make_tmp("vmm-proxy-XXXXXX", NULL);
-    g_assert(dir);
-
+    dir = harness_init(argv[1], "vmm-proxy");
+    if (!dir) {
+        return 0;
+    }
     test_refusals(dir);
     test_no_start(dir, false, "sent no START_VM in time");
     test_no_start(dir, true, "hung up before START_VM");
     test_backend_death(dir);
-
-    printf("1..%d\n", n_test);
-    cmd = g_strdup_printf("rm -rf '%s'", dir);
-    if (system(cmd) != 0) {
-        printf("# could not remove %s\n", dir);
-    }
-    return n_fail ? 1 : 0;
+    return harness_done();
 }
