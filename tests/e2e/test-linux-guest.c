@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,6 +157,10 @@ static pid_t spawn_interactive(const char *const *argv)
     pid_t pid = fork();
 
     if (pid == 0) {
+        sigset_t none;
+
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
         execv(argv[0], (char **)argv);
         fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
         _exit(127);
@@ -311,6 +316,40 @@ static void lg_free(LinuxGuest *g)
     g_free(g->backend_dlog);
 }
 
+/* What the signal thread undoes: both QEMUs (0: none), the lab. */
+static volatile pid_t lg_pids[2];
+static LinuxGuest *lg_current;
+
+/*
+ * SIGINT/SIGTERM/SIGHUP (a killed ./run guest or test): stop both QEMUs,
+ * remove the namespaces and the temp dir, leave.  A thread of its own
+ * (sigwait), so that it may do all of that safely.
+ */
+static gpointer signal_thread(gpointer data)
+{
+    sigset_t *set = data;
+    int sig = 0;
+
+    sigwait(set, &sig);
+    fprintf(stderr, "test-linux-guest: signal %d: stopping both QEMUs, "
+            "cleaning up\n", sig);
+    for (int i = 0; i < 2; i++) {
+        if (lg_pids[i] > 0) {
+            kill_and_reap(lg_pids[i]);
+        }
+    }
+    net_lab_cleanup(&lg_current->net);
+    if (!getenv("KEEP")) {
+        g_autofree char *cmd = g_strdup_printf("rm -rf '%s'",
+                                               lg_current->tmpdir);
+
+        if (system(cmd) != 0) {
+            fprintf(stderr, "could not remove %s\n", lg_current->tmpdir);
+        }
+    }
+    _exit(128 + sig);
+}
+
 static void run(LinuxGuest *g, const char *image_dir, const char *loop_opts)
 {
     g_autoptr(GPtrArray) gargv = NULL, bargv = NULL;
@@ -334,6 +373,7 @@ static void run(LinuxGuest *g, const char *image_dir, const char *loop_opts)
     guest = g->interactive ?
             spawn_interactive((const char *const *)gargv->pdata) :
             spawn_qemu_argv((const char *const *)gargv->pdata, g->guest_log);
+    lg_pids[0] = guest;
     /* the proxy listens in its realize, then waits for the backend */
     if (!wait_until(sock_exists, g, guest, LG_START_MS)) {
         ok(false, "the guest QEMU listens on %s", g->sock);
@@ -341,6 +381,7 @@ static void run(LinuxGuest *g, const char *image_dir, const char *loop_opts)
     }
     backend = spawn_qemu_argv((const char *const *)bargv->pdata,
                               g->backend_log);
+    lg_pids[1] = backend;
     if (!wait_until(tap_exists, g, backend, LG_TAP_MS) ||
         !net_lab_configure(&g->net, (const uint8_t *)"\x02\0\0\0\0\x01",
                            &err)) {
@@ -378,6 +419,7 @@ out:
     if (backend > 0) {
         kill_and_reap(backend);
     }
+    lg_pids[0] = lg_pids[1] = 0;
     console_lab_close(&g->con);
     if (n_fail && !g->interactive) {
         diag_all(g);
@@ -386,8 +428,9 @@ out:
 
 int main(int argc, char **argv)
 {
-    LinuxGuest g = { .con = CONSOLE_LAB_INIT };
+    static LinuxGuest g = { .con = CONSOLE_LAB_INIT };
     g_autofree char *cmd = NULL;
+    static sigset_t sigs;
 
     if (argc < 4 || access(argv[1], X_OK) != 0) {
         fprintf(stderr, "usage: test-linux-guest QEMU IMAGE_DIR "
@@ -415,6 +458,14 @@ int main(int argc, char **argv)
     /* B's tap is .2 (net-lab); A's .1 is not part of this test */
     g_strlcpy(g.ip, g.net.ip[1], sizeof(g.ip));
     strcpy(strrchr(g.ip, '.'), ".3");
+    /* every thread inherits the mask: only signal_thread takes them */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    lg_current = &g;
+    g_thread_unref(g_thread_new("signals", signal_thread, &sigs));
 
     run(&g, argv[2], argv[3]);
 
