@@ -23,6 +23,7 @@
 #include "qemu/main-loop.h"
 #include "hw/pci/pci_device.h"
 #include "hw/pci/pci_host.h"
+#include "sel4/sel4_decode.h"
 #include "sel4-internal.h"
 #include "trace.h"
 
@@ -30,48 +31,34 @@
 
 /* ---- one access ---- */
 
-/* AS_PCIDEV(n): the config space of the n-th registered device. */
-static bool sel4_config_access(Sel4State *s, const VsoMmio *m,
+static uint32_t sel4_config_size(void *opaque, unsigned index)
+{
+    Sel4State *s = opaque;
+
+    return pci_config_size(s->pcidev[index]);
+}
+
+/* A CONFIG route (sel4_decide() checked the device and the bounds). */
+static void sel4_config_access(Sel4State *s, const Sel4Decision *d,
                                uint64_t *data)
 {
-    PCIDevice *dev;
-    uint32_t limit;
-    unsigned done;
+    PCIDevice *dev = s->pcidev[d->m.as];
+    uint32_t offset;
+    unsigned done, len;
 
-    if (m->as >= s->n_pcidev) {
-        qemu_log_mask(LOG_GUEST_ERROR,
-                      "sel4: config access to unregistered device %u\n",
-                      m->as);
-        return false;
-    }
-    dev = s->pcidev[m->as];
-    limit = pci_config_size(dev);
-    if (m->addr >= limit || m->len > limit - m->addr) {
-        qemu_log_mask(LOG_GUEST_ERROR,
-                      "sel4: config access of device %u at 0x%" PRIx64
-                      " len %u beyond its 0x%x bytes\n",
-                      m->as, m->addr, m->len, limit);
-        return false;
-    }
-    /* config space accesses are at most 4 bytes: split an 8-byte one */
-    if (!m->write) {
+    if (!d->m.write) {
         *data = 0;
     }
-    for (done = 0; done < m->len; done += 4) {
-        unsigned len = MIN(m->len - done, 4u);
-        uint32_t addr = m->addr + done;
-
-        if (m->write) {
-            pci_host_config_write_common(dev, addr, limit,
-                                         extract64(*data, done * 8, len * 8),
+    for (done = 0; (len = sel4_config_next(d, done, &offset)); done += len) {
+        if (d->m.write) {
+            pci_host_config_write_common(dev, offset, d->limit,
+                                         sel4_config_piece(*data, done, len),
                                          len);
         } else {
-            uint64_t v = pci_host_config_read_common(dev, addr, limit, len);
-
-            *data |= v << (done * 8);
+            *data = sel4_config_merge(*data, done,
+                pci_host_config_read_common(dev, offset, d->limit, len));
         }
     }
-    return true;
 }
 
 /* AS_GLOBAL: guest-physical, where the guest-programmed BARs live. */
@@ -100,44 +87,48 @@ static bool sel4_global_access(const VsoMmio *m, uint64_t *data)
     return true;
 }
 
-/* Perform one request; returns what goes into the reply's mr2. */
+/*
+ * Perform one request; returns what goes into the reply's mr2.  What to
+ * do is sel4_decide()'s (lib/sel4_decode.c, fuzzed); this only acts.
+ */
 static uint64_t sel4_handle_request(Sel4State *s, const VsoRequest *req)
 {
-    VsoRpcError err;
-    VsoMmio m;
+    const Sel4Devices devs = {
+        .n = s->n_pcidev, .config_size = sel4_config_size, .opaque = s,
+    };
+    Sel4Decision d;
+    char why[128];
     uint64_t data;
-    bool ok;
+    bool ok = true;
 
-    err = vso_rpc_decode(&req->msg, &m);
-    sel4_stats_request(s, err, &m);
-    if (err != VSO_RPC_OK) {
-        qemu_log_mask(LOG_GUEST_ERROR,
-                      "sel4: bad request mr0=0x%" PRIx64 ": %s\n",
-                      req->msg.mr0, vso_rpc_strerror(err));
-        sel4_error(s, sel4_decode_error(err), req->msg.mr0, err);
-        return UINT64_MAX;
-    }
-    if (m.op == QEMU_OP_PUTC_LOG) {
-        /* defined by the protocol, used by no VMM: answer, don't act */
+    sel4_decide(&req->msg, &devs, &d);
+    sel4_stats_request(s, d.err, &d.m);
+    switch (d.route) {
+    case SEL4_ROUTE_REJECT:
+        sel4_reject_describe(&d, why, sizeof(why));
+        qemu_log_mask(LOG_GUEST_ERROR, "sel4: %s\n", why);
+        sel4_error(s, d.reject == SEL4_REJECT_DECODE ?
+                      sel4_decode_error(d.err) : SEL4_ERR_CONFIG_ACCESS,
+                   req->msg.mr0, d.m.addr);
+        break;
+    case SEL4_ROUTE_IGNORE:
         qemu_log_mask(LOG_UNIMP, "sel4: PUTC_LOG request (mr1=0x%" PRIx64
                       ") ignored\n", req->msg.mr1);
-        return 0;
+        break;
+    case SEL4_ROUTE_GLOBAL:
+    case SEL4_ROUTE_CONFIG:
+        trace_sel4_request(req->id, d.m.slot, d.m.as, d.m.write, d.m.len,
+                           d.m.addr, d.m.data);
+        data = d.m.data;
+        if (d.route == SEL4_ROUTE_CONFIG) {
+            sel4_config_access(s, &d, &data);
+        } else if (!sel4_global_access(&d.m, &data)) {
+            sel4_error(s, SEL4_ERR_GLOBAL_ACCESS, d.m.as, d.m.addr);
+            ok = false;
+        }
+        return sel4_reply(&d, ok, data);
     }
-    trace_sel4_request(req->id, m.slot, m.as, m.write, m.len, m.addr,
-                       m.data);
-    data = m.data;
-    ok = m.as == AS_GLOBAL ? sel4_global_access(&m, &data)
-                           : sel4_config_access(s, &m, &data);
-    if (!ok) {
-        sel4_error(s, m.as == AS_GLOBAL ? SEL4_ERR_GLOBAL_ACCESS
-                                        : SEL4_ERR_CONFIG_ACCESS,
-                   m.as, m.addr);
-        return m.write ? 0 : UINT64_MAX;
-    }
-    if (m.write) {
-        return 0;
-    }
-    return m.len == 8 ? data : data & MAKE_64BIT_MASK(0, m.len * 8);
+    return sel4_reply(&d, false, 0);
 }
 
 /* ---- passes ---- */

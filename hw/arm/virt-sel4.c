@@ -121,6 +121,13 @@ static void virt_sel4_init(MachineState *ms)
     msi_nonbroken = true;
 
     dev = qdev_new(TYPE_GPEX_HOST);
+    /*
+     * No silent all-ones window behind the BARs: an access to a hole of
+     * the PCI window reaches virt-sel4.unmapped, which logs it and fails
+     * it (the VMM's request is still answered all-ones, as a master abort
+     * would be).
+     */
+    qdev_prop_set_bit(dev, "allow-unmapped-accesses", false);
     sysbus_realize_and_unref(SYS_BUS_DEVICE(dev), &error_fatal);
 
     ecam_alias = g_new0(MemoryRegion, 1);

@@ -9,6 +9,8 @@
  * one is counted in VmmSimStats.protocol_errors (plus a reason counter),
  * never acted on, never fatal.
  */
+#include <string.h>
+
 #include "vmm-sim-int.h"
 
 /* PCI_DEVFN(slot, 0) on bus 0: the VMM's own choice, slot n + 1. */
@@ -23,17 +25,48 @@ static uint8_t intx_line_of(unsigned devfn)
     return VMM_SIM_DEFAULT_INTX_BASE + ((devfn >> 3) & 3);
 }
 
-static void register_pci_dev(VmmSim *sim, const rpcmsg_t *msg)
+bool vmm_sim_parse_event(const rpcmsg_t *msg, VmmSimEvent *ev)
 {
-    uint64_t index = msg->mr1;
+    memset(ev, 0, sizeof(*ev));
+    /* For events mr0 holds only OP. */
+    if (msg->mr0 >> RPC_MR0_OP_WIDTH) {
+        ev->kind = VMM_SIM_EV_BAD;
+        return false;
+    }
+    switch (msg->mr0) {
+    case QEMU_OP_REGISTER_PCI_DEV:
+        ev->kind = VMM_SIM_EV_REGISTER;
+        ev->index = msg->mr1;
+        return msg->mr1 < RPC_MAX_PCIDEV;
+    case QEMU_OP_START_VM:
+        ev->kind = VMM_SIM_EV_START;
+        return true;
+    case QEMU_OP_SET_IRQ:
+        ev->kind = VMM_SIM_EV_SET_IRQ;
+        ev->irq = msg->mr1;
+        ev->level = msg->mr2;
+        return msg->mr1 < VMM_SIM_MAX_IRQ && msg->mr2 <= RPC_IRQ_PULSE;
+    case QEMU_OP_MMIO_REGION_CONFIG:
+        ev->kind = VMM_SIM_EV_REGION;
+        ev->base = msg->mr1;
+        ev->size = msg->mr2;
+        ev->free = msg->mr3 & RPC_MMIO_REGION_FREE;
+        return msg->mr2 != 0 && msg->mr1 + msg->mr2 >= msg->mr1 &&
+               !(msg->mr3 & ~(uint64_t)RPC_MMIO_REGION_FREE);
+    default:
+        ev->kind = VMM_SIM_EV_UNKNOWN;
+        return false;
+    }
+}
+
+static bool register_pci_dev(VmmSim *sim, unsigned index)
+{
     VmmSimPciDev *dev;
 
-    if (sim->started || index >= RPC_MAX_PCIDEV ||
-        sim->ndevs >= RPC_MAX_PCIDEV || sim->dev_by_index[index] >= 0) {
-        /* late (after START_VM), out of range, too many, or a duplicate */
-        sim->stats.protocol_errors++;
-        sim->stats.bad_registrations++;
-        return;
+    if (sim->started || sim->ndevs >= RPC_MAX_PCIDEV ||
+        sim->dev_by_index[index] >= 0) {
+        /* late (after START_VM), too many, or a duplicate */
+        return false;
     }
     dev = &sim->devs[sim->ndevs];
     dev->index = index;
@@ -41,6 +74,7 @@ static void register_pci_dev(VmmSim *sim, const rpcmsg_t *msg)
     dev->intx_line = intx_line_of(dev->devfn);
     sim->intx_line[index] = dev->intx_line;
     sim->dev_by_index[index] = sim->ndevs++;
+    return true;
 }
 
 static void notify_irq(VmmSim *sim, unsigned irq, unsigned op)
@@ -50,15 +84,12 @@ static void notify_irq(VmmSim *sim, unsigned irq, unsigned op)
     }
 }
 
-static void set_irq(VmmSim *sim, uint64_t irq, uint64_t op)
+static bool set_irq(VmmSim *sim, unsigned irq, unsigned op)
 {
     bool *level;
 
-    if (irq >= VMM_SIM_MAX_IRQ || op > RPC_IRQ_PULSE ||
-        (irq < RPC_MAX_PCIDEV && sim->dev_by_index[irq] < 0)) {
-        sim->stats.protocol_errors++;
-        sim->stats.bad_irqs++;
-        return;
+    if (irq < RPC_MAX_PCIDEV && sim->dev_by_index[irq] < 0) {
+        return false;                           /* unregistered INTx */
     }
     level = &sim->irq_level[irq];
     if (vmm_sim_is_msi_spi(sim, irq)) {
@@ -75,7 +106,7 @@ static void set_irq(VmmSim *sim, uint64_t irq, uint64_t op)
         if (edge) {
             notify_irq(sim, irq, RPC_IRQ_PULSE);
         }
-        return;
+        return true;
     }
     switch (op) {
     case RPC_IRQ_CLR:
@@ -93,69 +124,75 @@ static void set_irq(VmmSim *sim, uint64_t irq, uint64_t op)
         break;
     }
     notify_irq(sim, irq, op);
+    return true;
 }
 
-static void mmio_region_config(VmmSim *sim, const rpcmsg_t *msg)
+static bool mmio_region_config(VmmSim *sim, const VmmSimEvent *ev)
 {
-    uint64_t base = msg->mr1, size = msg->mr2, flags = msg->mr3;
     unsigned i;
 
-    if (size == 0 || base + size < base || (flags & ~RPC_MMIO_REGION_FREE)) {
-        sim->stats.protocol_errors++;
-        return;
-    }
     for (i = 0; i < sim->nregions; i++) {
-        if (sim->mmio_regions[i].base == base &&
-            sim->mmio_regions[i].size == size) {
+        if (sim->mmio_regions[i].base == ev->base &&
+            sim->mmio_regions[i].size == ev->size) {
             break;
         }
     }
-    if (flags & RPC_MMIO_REGION_FREE) {
+    if (ev->free) {
         if (i == sim->nregions) {
-            sim->stats.protocol_errors++;       /* freeing what is not there */
-            return;
+            return false;                       /* freeing what is not there */
         }
         sim->mmio_regions[i] = sim->mmio_regions[--sim->nregions];
-        return;
+        return true;
     }
     if (i < sim->nregions) {
-        return;                                 /* already forwarded */
+        return true;                            /* already forwarded */
     }
     if (sim->nregions >= VMM_SIM_MAX_REGIONS) {
-        sim->stats.protocol_errors++;
-        return;
+        return false;
     }
-    sim->mmio_regions[sim->nregions].base = base;
-    sim->mmio_regions[sim->nregions].size = size;
+    sim->mmio_regions[sim->nregions].base = ev->base;
+    sim->mmio_regions[sim->nregions].size = ev->size;
     sim->nregions++;
+    return true;
 }
 
 void vmm_sim_handle_event(VmmSim *sim, const rpcmsg_t *msg)
 {
-    /* For events mr0 holds only OP. */
-    if (msg->mr0 >> RPC_MR0_OP_WIDTH) {
-        sim->stats.protocol_errors++;
+    VmmSimEvent ev;
+    bool ok = vmm_sim_parse_event(msg, &ev);
+
+    if (ok) {
+        switch (ev.kind) {
+        case VMM_SIM_EV_REGISTER:
+            ok = register_pci_dev(sim, ev.index);
+            break;
+        case VMM_SIM_EV_START:
+            ok = !sim->started;                 /* a second START_VM */
+            sim->started = true;
+            break;
+        case VMM_SIM_EV_SET_IRQ:
+            ok = set_irq(sim, ev.irq, ev.level);
+            break;
+        default:
+            ok = mmio_region_config(sim, &ev);
+            break;
+        }
+    }
+    if (ok) {
         return;
     }
-    switch (msg->mr0) {
-    case QEMU_OP_REGISTER_PCI_DEV:
-        register_pci_dev(sim, msg);
+    sim->stats.protocol_errors++;
+    switch (ev.kind) {
+    case VMM_SIM_EV_UNKNOWN:
+        sim->stats.unknown_ops++;
         break;
-    case QEMU_OP_START_VM:
-        if (sim->started) {
-            sim->stats.protocol_errors++;
-        }
-        sim->started = true;
+    case VMM_SIM_EV_REGISTER:
+        sim->stats.bad_registrations++;
         break;
-    case QEMU_OP_SET_IRQ:
-        set_irq(sim, msg->mr1, msg->mr2);
-        break;
-    case QEMU_OP_MMIO_REGION_CONFIG:
-        mmio_region_config(sim, msg);
+    case VMM_SIM_EV_SET_IRQ:
+        sim->stats.bad_irqs++;
         break;
     default:
-        sim->stats.protocol_errors++;
-        sim->stats.unknown_ops++;
         break;
     }
 }

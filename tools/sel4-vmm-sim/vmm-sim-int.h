@@ -64,8 +64,39 @@ struct VmmSim {
 /* vmm-sim-mmio.c: store the reply @data of request @p, free its id. */
 void vmm_sim_complete(VmmSimPending *p, uint64_t data);
 
-/* vmm-sim-events.c: take one devevt message. */
+/* One devevt message, parsed: the checks that need no state. */
+typedef enum VmmSimEventKind {
+    VMM_SIM_EV_BAD,             /* mr0 bits above OP */
+    VMM_SIM_EV_UNKNOWN,         /* an opcode that is no event */
+    VMM_SIM_EV_REGISTER,
+    VMM_SIM_EV_START,
+    VMM_SIM_EV_SET_IRQ,
+    VMM_SIM_EV_REGION,
+} VmmSimEventKind;
+
+typedef struct VmmSimEvent {
+    VmmSimEventKind kind;
+    uint64_t index;             /* REGISTER: QEMU's index n */
+    uint64_t irq;               /* SET_IRQ: INTx n or GIC INTID */
+    uint64_t level;             /* SET_IRQ: RPC_IRQ_* */
+    uint64_t base, size;        /* REGION */
+    bool free;                  /* REGION: RPC_MMIO_REGION_FREE */
+} VmmSimEvent;
+
+/*
+ * vmm-sim-events.c: parse @msg (a local copy); false when it is bad
+ * whatever the state (ev->kind still says what it claimed to be).  Pure.
+ */
+bool vmm_sim_parse_event(const rpcmsg_t *msg, VmmSimEvent *ev);
+/* vmm-sim-events.c: take one devevt message (parse, then act on it). */
 void vmm_sim_handle_event(VmmSim *sim, const rpcmsg_t *msg);
+
+/*
+ * vmm-sim.c: a VmmSim's state before anything is created (config with
+ * defaults, no fds, no devices): what vmm_sim_new() starts from, and what
+ * the event fuzz target (tests/fuzz/) feeds events to.
+ */
+void vmm_sim_state_init(VmmSim *sim, const VmmSimConfig *cfg);
 
 /*
  * vmm-sim.c: one round of waiting (up to @timeout_ms) and taking replies

@@ -48,6 +48,22 @@ static void config_defaults(VmmSimConfig *c)
     }
 }
 
+void vmm_sim_state_init(VmmSim *sim, const VmmSimConfig *cfg)
+{
+    unsigned i;
+
+    memset(sim, 0, sizeof(*sim));
+    sim->cfg = *cfg;
+    config_defaults(&sim->cfg);
+    sim->listen_fd = sim->conn = -1;
+    for (i = 0; i < SIM_FD_COUNT; i++) {
+        sim->fds[i] = -1;
+    }
+    for (i = 0; i < RPC_MAX_PCIDEV; i++) {
+        sim->dev_by_index[i] = -1;
+    }
+}
+
 VmmSim *vmm_sim_new(const VmmSimConfig *cfg, GError **errp)
 {
     VmmSim *sim;
@@ -58,18 +74,10 @@ VmmSim *vmm_sim_new(const VmmSimConfig *cfg, GError **errp)
                     "vmm-sim: no socket path");
         return NULL;
     }
-    sim = g_new0(VmmSim, 1);
-    sim->cfg = *cfg;
-    config_defaults(&sim->cfg);
+    sim = g_new(VmmSim, 1);
+    vmm_sim_state_init(sim, cfg);
     sim->socket_path = g_strdup(cfg->socket_path);
     sim->cfg.socket_path = sim->socket_path;
-    sim->listen_fd = sim->conn = -1;
-    for (i = 0; i < SIM_FD_COUNT; i++) {
-        sim->fds[i] = -1;
-    }
-    for (i = 0; i < RPC_MAX_PCIDEV; i++) {
-        sim->dev_by_index[i] = -1;
-    }
     if (sim->cfg.msi_spi_base < 32 ||
         sim->cfg.msi_spi_base + sim->cfg.msi_spi_count > VMM_SIM_MAX_IRQ) {
         g_set_error(errp, VMM_SIM_ERROR, VMM_SIM_ERROR_INVALID,
