@@ -35,9 +35,17 @@
 
 #include "sel4/vso_rpc.h"
 
-/* Bounded waits for an actor of our own side that is mid-commit. */
+/*
+ * Bounded waits for an actor of our own side that is mid-commit.  The
+ * fuzz build (tests/fuzz/) shortens them: one input must not take
+ * milliseconds of sched_yield()s.
+ */
+#ifndef VSO_SPIN_TRIES
 #define VSO_SPIN_TRIES      256     /* cpu_relax() iterations */
+#endif
+#ifndef VSO_YIELD_TRIES
 #define VSO_YIELD_TRIES     4096    /* then sched_yield()s, then -EAGAIN */
+#endif
 /* A CAS on our own marker that keeps failing means someone scribbles. */
 #define VSO_CAS_TRIES       (1u << 20)
 

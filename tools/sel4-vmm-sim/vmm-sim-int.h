@@ -99,6 +99,12 @@ void vmm_sim_handle_event(VmmSim *sim, const rpcmsg_t *msg);
 void vmm_sim_state_init(VmmSim *sim, const VmmSimConfig *cfg);
 
 /*
+ * vmm-sim.c: take every reply and event the queues hold, without waiting;
+ * returns how many.  Also what the event fuzz target drives.
+ */
+int vmm_sim_take(VmmSim *sim);
+
+/*
  * vmm-sim.c: one round of waiting (up to @timeout_ms) and taking replies
  * and events; see vmm_sim_poll().
  */

@@ -249,21 +249,29 @@ static void take_events(VmmSim *sim, int *taken)
     }
 }
 
+int vmm_sim_take(VmmSim *sim)
+{
+    int taken = 0;
+
+    take_replies(sim, &taken);
+    take_events(sim, &taken);
+    return taken;
+}
+
 int vmm_sim_pump(VmmSim *sim, int timeout_ms)
 {
     struct pollfd pfd[2] = {
         { .fd = sim->fds[SIM_FD_DOORBELL_TO_VMM], .events = POLLIN },
         { .fd = sim->conn, .events = POLLIN | POLLRDHUP },
     };
-    int taken = 0;
+    int taken;
     int r;
 
     if (sim->conn < 0) {
         return -ENOTCONN;
     }
     /* A doorbell is only a hint: look at the queues first. */
-    take_replies(sim, &taken);
-    take_events(sim, &taken);
+    taken = vmm_sim_take(sim);
     if (taken || sim->peer_gone) {
         return sim->peer_gone && !taken ? -EPIPE : taken;
     }
@@ -289,8 +297,7 @@ int vmm_sim_pump(VmmSim *sim, int timeout_ms)
          */
         sim->peer_gone = true;
     }
-    take_replies(sim, &taken);
-    take_events(sim, &taken);
+    taken = vmm_sim_take(sim);
     return sim->peer_gone && !taken ? -EPIPE : taken;
 }
 
