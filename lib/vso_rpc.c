@@ -401,6 +401,29 @@ int vso_queue_recover(VsoQueue *vq, bool producer)
     return lost;
 }
 
+int64_t vso_queue_resync(VsoQueue *vq, bool producer)
+{
+    rpcmsg_queue_bound_t *self = own_bound(vq, producer);
+    rpcmsg_marker_t *other = producer ? &vq->q->cons.head : &vq->q->prod.head;
+    rpcmsg_marker_t h = marker_load(&self->head);
+    rpcmsg_marker_t to;
+
+    if (!vq->exclusive) {
+        return -EINVAL;
+    }
+    /*
+     * The other side's committed head is the one position both sides can
+     * agree on: start over there, with our counts equal (nothing claimed).
+     */
+    to.pos = marker_load(other).pos;
+    to.count = h.count;
+    __atomic_store_n(&self->tail.raw, to.raw, __ATOMIC_RELAXED);
+    __atomic_store_n(&self->head.raw, to.raw, __ATOMIC_RELEASE);
+    vq->broken = false;
+    vq->broken_reason[0] = '\0';
+    return (uint32_t)(producer ? h.pos - to.pos : to.pos - h.pos);
+}
+
 /* ---- decode ---- */
 
 VsoRpcError vso_rpc_decode(const rpcmsg_t *msg, VsoMmio *out)

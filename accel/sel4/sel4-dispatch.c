@@ -9,8 +9,10 @@
  * failed write is dropped; SLOT stays as the VMM wrote it), publishes the
  * replies with one commit, publishes the events the pass raised (MSIs,
  * INTx changes) with one more, and rings the VMM once.  Nothing the VMM
- * writes can make us exit: bad requests are answered, logged under
- * -d guest_errors and counted.
+ * writes can make us exit or stall: bad requests are answered, dropped
+ * entries and doorbell storms counted, and a queue the VMM breaks is
+ * resynchronised to its marker; each is logged under -d guest_errors and
+ * counted (trace sel4_error).
  *
  * Events (SET_IRQ, REGISTER_PCI_DEV, START_VM) wait in an outbox until
  * devevt has room.  A full devevt is back-pressure: we retry after the
@@ -28,6 +30,95 @@
 #include "trace.h"
 
 #define SEL4_EVT_RETRY_NS   (1 * SCALE_MS)
+/* devevt full this long: the VMM takes no events; say so once */
+#define SEL4_EVT_FULL_NS    (1000 * SCALE_MS)
+/* empty doorbells in a row before a storm is logged (then at doublings) */
+#define SEL4_IDLE_DOORBELLS 1024
+
+/* ---- what a misbehaving VMM gets: a log line, a count, no stall ---- */
+
+/*
+ * A queue the VMM broke (impossible markers) or stalled (our tail
+ * rewritten ahead of our head, which no actor of ours left): say why,
+ * count it, and start over at the VMM's marker (we are the only actor on
+ * our side, see vso_queue_resync()), so that what it queues next is
+ * served.  What lay between is abandoned: the VMM's own doing.
+ */
+static void sel4_queue_resync(Sel4State *s, VsoQueue *q, bool producer,
+                              int err, Sel4Error kind)
+{
+    g_autofree char *why = g_strdup(err == -EAGAIN ?
+        "its consumer tail runs ahead of its head" : q->broken_reason);
+    int64_t skipped = vso_queue_resync(q, producer);
+
+    qemu_log_mask(LOG_GUEST_ERROR, "sel4: %s %s (%s); resynchronised to "
+                  "the VMM's marker, %" PRId64 " positions abandoned\n",
+                  q->name, err == -EAGAIN ? "stalled" : "broken", why,
+                  skipped);
+    sel4_error(s, kind, -err, skipped);
+}
+
+/* Entries vso_rpc dropped (id >= 32, already in flight), markers fixed. */
+static void sel4_note_req_errors(Sel4State *s)
+{
+    uint64_t errors = s->rpc.req.stats.errors + s->rpc.stats.dup_id;
+
+    if (errors != s->req_errors_logged) {
+        qemu_log_mask(LOG_GUEST_ERROR, "sel4: drvrpc_req: %" PRIu64
+                      " bad entries dropped or markers repaired (a message "
+                      "id >= 32 or already in flight, rewritten counts)\n",
+                      errors - s->req_errors_logged);
+        sel4_error(s, SEL4_ERR_REQ_DROPPED, errors - s->req_errors_logged,
+                   errors);
+        s->req_errors_logged = errors;
+    }
+}
+
+void sel4_doorbell_done(Sel4State *s, uint64_t count, bool served)
+{
+    uint64_t before = s->idle_doorbells;
+
+    if (served) {
+        s->idle_doorbells = 0;
+        return;
+    }
+    /* a doorbell is only a hint, but thousands in a row are a storm */
+    s->idle_doorbells += MAX(count, 1);
+    if (s->idle_doorbells >= SEL4_IDLE_DOORBELLS &&
+        pow2floor(s->idle_doorbells) > before) {
+        qemu_log_mask(LOG_GUEST_ERROR, "sel4: %" PRIu64 " doorbells in a "
+                      "row found no request (a doorbell storm?)\n",
+                      s->idle_doorbells);
+        sel4_error(s, SEL4_ERR_IDLE_DOORBELLS, s->idle_doorbells, count);
+    }
+}
+
+/*
+ * devevt stays full: the VMM takes no events.  REGISTER_PCI_DEV and
+ * START_VM have no reply in the protocol, so nothing of ours waits for
+ * one; we keep serving requests and retrying, and say so once.
+ */
+static void sel4_events_note_full(Sel4State *s, unsigned waiting)
+{
+    int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+
+    if (!waiting) {
+        s->evt_full_since = 0;
+        s->evt_full_logged = false;
+        return;
+    }
+    if (!s->evt_full_since) {
+        s->evt_full_since = now;
+    } else if (!s->evt_full_logged &&
+               now - s->evt_full_since >= SEL4_EVT_FULL_NS) {
+        qemu_log_mask(LOG_GUEST_ERROR, "sel4: devevt full for %" PRId64
+                      " ms: the VMM takes no events (%u waiting); still "
+                      "serving requests\n",
+                      (now - s->evt_full_since) / SCALE_MS, waiting);
+        sel4_error(s, SEL4_ERR_DEVEVT_STUCK, waiting, 0);
+        s->evt_full_logged = true;
+    }
+}
 
 /* ---- one access ---- */
 
@@ -138,9 +229,16 @@ static void sel4_publish_replies(Sel4State *s, const VsoReply *replies,
 {
     int published = vso_rpc_reply(&s->rpc, replies, n);
 
+    if (published < 0) {
+        sel4_queue_resync(s, &s->rpc.resp, true, published,
+                          SEL4_ERR_REPLY);
+        published = vso_rpc_reply(&s->rpc, replies, n);
+    }
     trace_sel4_reply_batch(n, published);
     if (published != n) {
-        error_report_once("sel4: published %d of %d replies", published, n);
+        /* a VMM that lets 32 ids in flight find drvrpc_resp full lies */
+        qemu_log_mask(LOG_GUEST_ERROR, "sel4: drvrpc_resp took %d of %d "
+                      "replies\n", published, n);
         sel4_error(s, SEL4_ERR_REPLY, n, published);
     }
 }
@@ -150,12 +248,12 @@ static int sel4_recv(Sel4State *s, VsoRequest *reqs, unsigned max)
     int n = vso_rpc_recv(&s->rpc, reqs, max);
 
     if (n < 0) {
-        error_report_once("sel4: the request queue is broken (%s); "
-                          "no more requests are served",
-                          s->rpc.req.broken_reason);
-        sel4_error(s, SEL4_ERR_RECV, -n, 0);
+        sel4_queue_resync(s, &s->rpc.req, false, n, SEL4_ERR_RECV);
+        /* the break itself is in the line just logged */
+        s->req_errors_logged = s->rpc.req.stats.errors + s->rpc.stats.dup_id;
         return 0;
     }
+    sel4_note_req_errors(s);
     return n;
 }
 
@@ -197,11 +295,11 @@ static bool sel4_serve_until_empty(Sel4State *s, unsigned batch)
     return served;
 }
 
-void sel4_serve(Sel4State *s, unsigned batch)
+bool sel4_serve(Sel4State *s, unsigned batch)
 {
     int64_t deadline;
+    bool served = sel4_serve_until_empty(s, batch);
 
-    sel4_serve_until_empty(s, batch);
     /*
      * poll-us: the VMM is likely to send more soon; looking at the queue
      * for a while is cheaper than sleeping and being woken.
@@ -212,10 +310,12 @@ void sel4_serve(Sel4State *s, unsigned batch)
             if (vso_queue_pending(&s->rpc.req) > 0 &&
                 sel4_serve_until_empty(s, batch)) {
                 deadline = get_clock() + s->poll_us * SCALE_US;
+                served = true;
             }
             cpu_relax();
         }
     }
+    return served;
 }
 
 bool sel4_serve_one_unlocked(Sel4State *s)
@@ -325,7 +425,7 @@ static unsigned sel4_events_collect(Sel4State *s, rpcmsg_t *msgs,
     return n;
 }
 
-/* Publish one collected batch; returns how many went out, or -errno. */
+/* Publish one collected batch; returns how many went out. */
 static int sel4_events_send(Sel4State *s)
 {
     rpcmsg_t msgs[RPCMSG_BUFFER_SIZE];
@@ -339,10 +439,9 @@ static int sel4_events_send(Sel4State *s)
     }
     sent = vso_rpc_send_events(&s->rpc, msgs, n);
     if (sent < 0) {
-        error_report_once("sel4: the event queue is broken (%s); events "
-                          "are kept", s->rpc.evt.broken_reason);
-        sel4_error(s, SEL4_ERR_SEND_EVENTS, -sent, n);
-        return sent;
+        /* the events are kept: the retry timer sends them after this */
+        sel4_queue_resync(s, &s->rpc.evt, true, sent, SEL4_ERR_SEND_EVENTS);
+        return 0;
     }
     from_outbox = MIN((unsigned)sent, s->n_outbox);
     memmove(s->outbox, s->outbox + from_outbox,
@@ -371,12 +470,13 @@ bool sel4_events_flush(Sel4State *s)
     if (total || waiting) {
         trace_sel4_events_flush(total, waiting);
     }
-    if (waiting && sent >= 0) {
+    if (waiting) {
         /* devevt is full: back-pressure, not an error */
         sel4_stat_add(s, SEL4_STAT_DEVEVT_FULL, 1);
         timer_mod(s->evt_retry,
                   qemu_clock_get_ns(QEMU_CLOCK_REALTIME) + SEL4_EVT_RETRY_NS);
     }
+    sel4_events_note_full(s, waiting);
     return total > 0;
 }
 

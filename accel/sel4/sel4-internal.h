@@ -107,6 +107,9 @@ typedef enum Sel4Error {
     SEL4_ERR_UIO_IRQ,
     SEL4_ERR_URING,
     SEL4_ERR_TOO_MANY_PCIDEV,
+    SEL4_ERR_REQ_DROPPED,           /* bad ring entries, repaired markers */
+    SEL4_ERR_IDLE_DOORBELLS,        /* a doorbell storm */
+    SEL4_ERR_DEVEVT_STUCK,          /* the VMM takes no events */
     SEL4_ERR__MAX,
 } Sel4Error;
 
@@ -168,6 +171,12 @@ typedef struct Sel4State {
     QEMUBH *evt_bh;
     QEMUTimer *evt_retry;
 
+    /* a misbehaving VMM, as last logged (sel4-dispatch.c) */
+    uint64_t req_errors_logged; /* drvrpc_req entries dropped, bad markers */
+    uint64_t idle_doorbells;    /* doorbells in a row that found nothing */
+    int64_t evt_full_since;     /* devevt full since (realtime ns), or 0 */
+    bool evt_full_logged;
+
     /* loops (sel4-loop.c) */
     QemuThread thread;
     int thread_ctl_fd;          /* wakes the thread: kick or stop */
@@ -203,9 +212,10 @@ void sel4_events_init(Sel4State *s);
 /*
  * Serve requests, up to @batch per pass, until the queue is empty, and
  * publish each pass's replies and queued events with one commit each and
- * one doorbell.  Called with the BQL held.
+ * one doorbell.  Called with the BQL held.  Returns whether any request
+ * was served.
  */
-void sel4_serve(Sel4State *s, unsigned batch);
+bool sel4_serve(Sel4State *s, unsigned batch);
 /* The thread loop's shape: one request, the BQL only around its access. */
 bool sel4_serve_one_unlocked(Sel4State *s);
 /* Queue an event; it goes out with the current pass or from a BH. */
@@ -241,6 +251,11 @@ void sel4_stats_trace(Sel4State *s);
 /* AccelClass::get_stats: HMP `info accel`, QMP x-accel-stats */
 void sel4_accel_get_stats(AccelState *as, GString *buf);
 #endif
+/*
+ * A doorbell of @count rings woke a loop, which then @served requests or
+ * found none: a long run of empty ones (a storm) is logged.
+ */
+void sel4_doorbell_done(Sel4State *s, uint64_t count, bool served);
 
 /* sel4-vpci.c */
 void sel4_vpci_init(Sel4State *s);

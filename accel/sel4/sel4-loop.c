@@ -39,7 +39,7 @@ void sel4_doorbell_fired(Sel4State *s)
 
     sel4_stat_add(s, SEL4_STAT_DOORBELLS_IN, 1);
     trace_sel4_doorbell_wake(s->engine, count);
-    sel4_serve(s, s->batch);
+    sel4_doorbell_done(s, count, sel4_serve(s, s->batch));
 }
 
 void sel4_loop_ring(Sel4State *s)
@@ -122,7 +122,7 @@ static void sel4_ud_doorbell(void *opaque, uint64_t count)
     /* the engine drained the doorbell already */
     sel4_stat_add(s, SEL4_STAT_DOORBELLS_IN, 1);
     trace_sel4_doorbell_wake(s->engine, count);
-    sel4_serve(s, s->batch);
+    sel4_doorbell_done(s, count, sel4_serve(s, s->batch));
 }
 
 static void sel4_ud_ring_vmm(void *opaque)
@@ -196,7 +196,8 @@ static void *sel4_thread_fn(void *opaque)
         { .fd = s->doorbell_fd, .events = POLLIN },
         { .fd = s->thread_ctl_fd, .events = POLLIN },
     };
-    uint64_t ctl;
+    uint64_t ctl, count;
+    bool served;
 
     rcu_register_thread();
     for (;;) {
@@ -217,12 +218,19 @@ static void *sel4_thread_fn(void *opaque)
             error_report("sel4: loop=thread: the doorbell fd failed");
             break;
         }
+        count = 0;
         if (pfd[0].revents) {
             sel4_stat_add(s, SEL4_STAT_DOORBELLS_IN, 1);
-            trace_sel4_doorbell_wake(s->engine, sel4_doorbell_drain(s));
+            count = sel4_doorbell_drain(s);
+            trace_sel4_doorbell_wake(s->engine, count);
         }
+        served = false;
         while (sel4_serve_one_unlocked(s)) {
             /* one request, one BQL, one doorbell: the seed's shape */
+            served = true;
+        }
+        if (pfd[0].revents) {
+            sel4_doorbell_done(s, count, served);
         }
     }
     rcu_unregister_thread();

@@ -99,14 +99,23 @@ static const Sel4StatDesc sel4_stat_desc[SEL4_VALUES] = {
         "(unregistered device, beyond config space)"),
     ERR(GLOBAL_ACCESS, "global-access", "AS_GLOBAL accesses that failed "
         "(nothing mapped there)"),
-    ERR(REPLY, "reply", "replies that could not be published"),
-    ERR(RECV, "recv", "receives from a broken request queue"),
-    ERR(SEND_EVENTS, "send-events", "sends to a broken event queue"),
+    ERR(REPLY, "reply", "reply queue broken by the VMM (resynchronised "
+        "to its marker), or replies it had no room for"),
+    ERR(RECV, "recv", "request queue broken or stalled by the VMM "
+        "(resynchronised to its marker)"),
+    ERR(SEND_EVENTS, "send-events", "event queue broken by the VMM "
+        "(resynchronised to its marker, events kept)"),
     ERR(RING, "ring", "failed rings of the VMM's doorbell"),
     ERR(UIO_IRQ, "uio-irq", "failed UIO interrupt acknowledgements"),
     ERR(URING, "uring", "failed io_uring doorbell waits"),
     ERR(TOO_MANY_PCIDEV, "too-many-pcidev", "PCI devices beyond the 32 "
         "the protocol numbers (not registered)"),
+    ERR(REQ_DROPPED, "req-dropped", "passes that dropped request entries "
+        "(id >= 32, already in flight) or repaired rewritten markers"),
+    ERR(IDLE_DOORBELLS, "idle-doorbells", "doorbell storms: 1024 doorbells "
+        "in a row (then each doubling) that found no request"),
+    ERR(DEVEVT_STUCK, "devevt-stuck", "devevt full for a second: the VMM "
+        "takes no events"),
     [SEL4_LIB_REQUESTS] = { "requests", false, "requests served (all "
                             "opcodes)" },
     [SEL4_LIB_BAD_IDS] = { "queue-bad-ids", false,
@@ -143,6 +152,9 @@ static const char *const sel4_error_names[SEL4_ERR__MAX] = {
     [SEL4_ERR_UIO_IRQ] = "uio_irq",
     [SEL4_ERR_URING] = "uring",
     [SEL4_ERR_TOO_MANY_PCIDEV] = "too_many_pcidev",
+    [SEL4_ERR_REQ_DROPPED] = "req_dropped",
+    [SEL4_ERR_IDLE_DOORBELLS] = "idle_doorbells",
+    [SEL4_ERR_DEVEVT_STUCK] = "devevt_stuck",
 };
 
 /* ---- counting ---- */

@@ -89,6 +89,17 @@ int vso_queue_pending(VsoQueue *vq);
  */
 int vso_queue_recover(VsoQueue *vq, bool producer);
 
+/*
+ * Start over after the peer broke the queue (or stalled it by rewriting
+ * our markers), on the side this process is the only actor of: our tail
+ * and head both move to the other side's committed head, and the broken
+ * flag is cleared.  Entries between are abandoned (a consumer skips them;
+ * a producer's unconsumed entries are lost).  Returns how many positions
+ * were skipped (as the peer's marker says: may be anything), or -EINVAL
+ * on a queue that is not exclusive.
+ */
+int64_t vso_queue_resync(VsoQueue *vq, bool producer);
+
 /* ---- message decode and validation (device side) ---- */
 
 typedef enum VsoRpcError {

@@ -24,6 +24,7 @@ typedef enum VmmSimPendingState {
  */
 typedef struct VmmSimBatch {
     VmmSimAccess *acc;
+    rpcmsg_t *raw;              /* instead of acc: whole reply bodies */
     unsigned done;              /* replies stored */
 } VmmSimBatch;
 
@@ -36,6 +37,7 @@ typedef struct VmmSimPending {
 
 struct VmmSim {
     VmmSimConfig cfg;
+    bool ignore_events;         /* hostile: devevt is never taken */
     char *socket_path;
     SimHello hello;
     int fds[SIM_FD_COUNT];
@@ -61,8 +63,14 @@ struct VmmSim {
     VmmSimStats stats;
 };
 
-/* vmm-sim-mmio.c: store the reply @data of request @p, free its id. */
-void vmm_sim_complete(VmmSimPending *p, uint64_t data);
+/* vmm-sim-mmio.c: store the @reply of request @p, free its id. */
+void vmm_sim_complete(VmmSimPending *p, const rpcmsg_t *reply);
+/*
+ * vmm-sim-mmio.c: send the @n request bodies @msgs of batch @b as room and
+ * ids allow, and wait for every reply (see vmm_sim_mmio_batch()).
+ */
+bool vmm_sim_run_batch(VmmSim *sim, VmmSimBatch *b, const rpcmsg_t *msgs,
+                       unsigned n, GError **errp);
 
 /* One devevt message, parsed: the checks that need no state. */
 typedef enum VmmSimEventKind {

@@ -92,12 +92,14 @@ static bool check_access(VmmSim *sim, const VmmSimAccess *a, GError **errp)
     return true;
 }
 
-void vmm_sim_complete(VmmSimPending *p, uint64_t data)
+void vmm_sim_complete(VmmSimPending *p, const rpcmsg_t *reply)
 {
-    VmmSimAccess *a = &p->batch->acc[p->idx];
+    if (p->batch->raw) {
+        p->batch->raw[p->idx] = *reply;
+    } else if (!p->batch->acc[p->idx].write) {
+        VmmSimAccess *a = &p->batch->acc[p->idx];
 
-    if (!a->write) {
-        a->data = data & len_mask(a->len);
+        a->data = reply->mr2 & len_mask(a->len);
     }
     p->batch->done++;
     p->batch = NULL;
@@ -196,6 +198,16 @@ static bool run_batch(VmmSim *sim, VmmSimBatch *b, const rpcmsg_t *msgs,
     return true;
 }
 
+bool vmm_sim_run_batch(VmmSim *sim, VmmSimBatch *b, const rpcmsg_t *msgs,
+                       unsigned n, GError **errp)
+{
+    if (!run_batch(sim, b, msgs, n, errp)) {
+        abandon(sim, b);
+        return false;
+    }
+    return true;
+}
+
 bool vmm_sim_mmio_batch(VmmSim *sim, VmmSimAccess *acc, unsigned n,
                         GError **errp)
 {
@@ -216,11 +228,7 @@ bool vmm_sim_mmio_batch(VmmSim *sim, VmmSimAccess *acc, unsigned n,
         msgs[i].mr1 = acc[i].addr;
         msgs[i].mr2 = acc[i].write ? acc[i].data & len_mask(acc[i].len) : 0;
     }
-    if (!run_batch(sim, &b, msgs, n, errp)) {
-        abandon(sim, &b);
-        return false;
-    }
-    return true;
+    return vmm_sim_run_batch(sim, &b, msgs, n, errp);
 }
 
 bool vmm_sim_mmio_read(VmmSim *sim, unsigned slot, unsigned as,

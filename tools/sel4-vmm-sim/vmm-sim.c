@@ -220,7 +220,7 @@ static void take_replies(VmmSim *sim, int *taken)
                 sim->stats.protocol_errors++;
                 sim->stats.bad_replies++;
             }
-            vmm_sim_complete(p, rep[i].msg.mr2);
+            vmm_sim_complete(p, &rep[i].msg);
         }
     }
 }
@@ -254,7 +254,9 @@ int vmm_sim_take(VmmSim *sim)
     int taken = 0;
 
     take_replies(sim, &taken);
-    take_events(sim, &taken);
+    if (!sim->ignore_events) {
+        take_events(sim, &taken);
+    }
     return taken;
 }
 

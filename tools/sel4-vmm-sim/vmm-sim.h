@@ -282,4 +282,23 @@ bool vmm_sim_config_read(VmmSim *sim, unsigned dev_index, unsigned offset,
 bool vmm_sim_config_write(VmmSim *sim, unsigned dev_index, unsigned offset,
                           unsigned len, uint64_t val, GError **errp);
 
+/* ---- hostile mode (vmm-sim-hostile.c), for tests ---- */
+
+/*
+ * Send @n request bodies exactly as given (no check at all) and wait for
+ * their replies, whole bodies into @replies.  Fails like
+ * vmm_sim_mmio_batch().
+ */
+bool vmm_sim_call_raw(VmmSim *sim, const rpcmsg_t *reqs, unsigned n,
+                      rpcmsg_t *replies, GError **errp);
+/*
+ * Put message id @id (any value, lent or not) on drvrpc_req as the
+ * deployed producer would; no doorbell.  False when the queue is full.
+ */
+bool vmm_sim_enqueue_raw_id(VmmSim *sim, uint16_t id);
+/* The shared iobuf, to rewrite queue markers and bodies at will. */
+rpcmsg_iobuf_t *vmm_sim_iobuf(VmmSim *sim);
+/* Never take devevt (registrations, START_VM, interrupts stay queued). */
+void vmm_sim_set_ignore_events(VmmSim *sim, bool ignore);
+
 #endif /* SEL4_VMM_SIM_H */
