@@ -18,8 +18,9 @@
  *
  * The iobuf is allocated at its exact size, so ASan flags any access
  * beyond it.  Checked: counts stay within what was asked, received ids
- * are < 32 and never held twice, a broken queue stays broken, and no call
- * waits unboundedly (the fuzz build shortens the bounded waits).
+ * are < 32 and never held twice, a broken queue stays broken until it is
+ * resynchronised as QEMU does (sel4-dispatch.c), after which it works, and
+ * no call waits unboundedly (the fuzz build shortens the bounded waits).
  */
 #include <errno.h>
 #include <string.h>
@@ -41,12 +42,25 @@ typedef struct State {
     unsigned n_held;
 } State;
 
-static void check_broken_sticks(VsoQueue *q, bool was)
+/*
+ * After a failed call: a broken queue stays broken until QEMU's answer,
+ * a resync to the peer's marker, which leaves a working queue.
+ */
+static void check_and_resync(VsoQueue *q, bool was, int ret, bool producer)
 {
     FUZZ_CHECK(!was || q->broken);
     if (q->broken) {
+        /* a call with nothing to move does not look at the queue */
+        FUZZ_CHECK(ret == -EPIPE || ret == 0);
         FUZZ_CHECK(vso_queue_pending(q) == -EPIPE);
     }
+    if (ret >= 0) {
+        return;
+    }
+    FUZZ_CHECK(vso_queue_resync(q, producer) >= 0);
+    FUZZ_CHECK(!q->broken);
+    /* the consumer starts at the producer's head: nothing pending */
+    FUZZ_CHECK(producer || vso_queue_pending(q) == 0);
 }
 
 static void op_recv(State *s, unsigned max)
@@ -58,7 +72,7 @@ static void op_recv(State *s, unsigned max)
 
     FUZZ_CHECK(n == -EPIPE || n == -EAGAIN || (n >= 0 && n <= (int)max &&
                n <= (int)RPCMSG_BUFFER_SIZE));
-    check_broken_sticks(&s->dev.req, was);
+    check_and_resync(&s->dev.req, was, n, false);
     for (int i = 0; i < n; i++) {
         Sel4Decision d;
 
@@ -79,7 +93,7 @@ static void op_reply(State *s)
     bool was = s->dev.resp.broken;
     int n = vso_rpc_reply(&s->dev, s->held, s->n_held);
 
-    check_broken_sticks(&s->dev.resp, was);
+    check_and_resync(&s->dev.resp, was, n, true);
     FUZZ_CHECK(n == -EPIPE || n == -EAGAIN ||
                (n >= 0 && n <= (int)s->n_held));
     if (n > 0) {
@@ -109,7 +123,7 @@ static void op_events(State *s, unsigned n)
         msgs[i] = (rpcmsg_t){ rpc_mr0_op(QEMU_OP_SET_IRQ), i, RPC_IRQ_PULSE };
     }
     sent = vso_rpc_send_events(&s->dev, msgs, n);
-    check_broken_sticks(&s->dev.evt, was);
+    check_and_resync(&s->dev.evt, was, sent, true);
     FUZZ_CHECK(sent == -EPIPE || sent == -EAGAIN ||
                (sent >= 0 && sent <= (int)n));
 }

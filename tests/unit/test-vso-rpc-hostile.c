@@ -342,6 +342,41 @@ static void test_body_fields(void)
     g_free(f.io);
 }
 
+/*
+ * What QEMU does with a queue the peer broke or stalled: resynchronise its
+ * own side to the peer's marker.  The queue then works: the same call
+ * no longer fails, and a consumer has nothing pending.
+ */
+static void test_resync(gconstpointer data)
+{
+    const HostileCase *c = data;
+    VsoQueue *q;
+    bool producer = c->queue != RPC_QUEUE_DRVRPC_REQ;
+    Fixture f;
+    int ret;
+
+    fixture_start(&f);
+    c->corrupt(&f);
+    g_assert_cmpint(c->meet(&f), ==, c->expect);
+    q = queue_of(&f, c);
+    g_assert_cmpint(vso_queue_resync(q, producer), >=, 0);
+    g_assert_false(q->broken);
+    g_assert_cmpstr(q->broken_reason, ==, "");
+    ret = c->meet(&f);
+    g_test_message("%-26s %-24s -> after resync %d", c->field, c->value,
+                   ret);
+    g_assert_cmpint(ret, >=, 0);
+    g_assert_false(q->broken);
+    if (!producer) {
+        /* our consumer starts at the producer's head */
+        g_assert_cmpint(vso_queue_pending(q), ==, 0);
+    }
+    check_others_alive(&f, c);
+    /* only the side's sole actor may do this */
+    g_assert_cmpint(vso_queue_resync(&f.drv.req, true), ==, -EINVAL);
+    g_free(f.io);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -349,6 +384,13 @@ int main(int argc, char **argv)
         g_autofree char *path = g_strdup_printf("/vso-rpc-hostile/%02u", i);
 
         g_test_add_data_func(path, &cases[i], test_case);
+        if (cases[i].expect < 0 && cases[i].meet != drv_collect &&
+            cases[i].meet != drv_recv_events) {
+            g_autofree char *rpath =
+                g_strdup_printf("/vso-rpc-hostile/resync/%02u", i);
+
+            g_test_add_data_func(rpath, &cases[i], test_resync);
+        }
     }
     g_test_add_func("/vso-rpc-hostile/body-fields", test_body_fields);
     return g_test_run();
