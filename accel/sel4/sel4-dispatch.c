@@ -77,9 +77,15 @@ static void sel4_note_req_errors(Sel4State *s)
 void sel4_doorbell_done(Sel4State *s, uint64_t count, bool served)
 {
     uint64_t before = s->idle_doorbells;
+    bool served_last = s->served_last_wake;
 
+    s->served_last_wake = served;
     if (served) {
         s->idle_doorbells = 0;
+        return;
+    }
+    if (served_last) {
+        /* rung for requests the last wake's pass (or poll) took already */
         return;
     }
     /* a doorbell is only a hint, but thousands in a row are a storm */

@@ -174,6 +174,7 @@ typedef struct Sel4State {
     /* a misbehaving VMM, as last logged (sel4-dispatch.c) */
     uint64_t req_errors_logged; /* drvrpc_req entries dropped, bad markers */
     uint64_t idle_doorbells;    /* doorbells in a row that found nothing */
+    bool served_last_wake;      /* the last doorbell wake served requests */
     int64_t evt_full_since;     /* devevt full since (realtime ns), or 0 */
     bool evt_full_logged;
 
