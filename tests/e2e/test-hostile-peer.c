@@ -246,76 +246,53 @@ typedef struct BodyCase {
     const char *counted;
 } BodyCase;
 
-static const BodyCase body_cases[] = {
-    { "unknown opcode 7", 7 | 5 << RPC_MR0_SLOT_SHIFT, 0, 0,
-      UINT64_MAX, "unknown opcode", "decode" },
-    { "opcode 16 (an event) as a request",
-      QEMU_OP_SET_IRQ | 5 << RPC_MR0_SLOT_SHIFT, 0, 0,
-      UINT64_MAX, "unknown opcode", "decode" },
-    { "MMIO length 0", 0, 0, 0, UINT64_MAX, "bad access length", "decode" },
-    { "MMIO length 3", 0, 0, 0, UINT64_MAX, "bad access length", "decode" },
-    { "MMIO length 9", 0, 0, 0, UINT64_MAX, "bad access length", "decode" },
-    { "MMIO length 16 (bit 25)", 0, 0, 0, UINT64_MAX,
-      "reserved mr0 bits set", "decode" },
-    { "address space 0x40", 0, 0, 0, UINT64_MAX, "bad address space",
-      "decode" },
-    { "unregistered device 5", 0, 0, 0, UINT64_MAX,
-      "unregistered device 5", "unregistered" },
-    { "unregistered device 31 (write)", 0, 0x4, 0x1, 0,
-      "unregistered device 31", "unregistered" },
-    { "config offset 0x2000", 0, 0x2000, 0, UINT64_MAX,
-      "at 0x2000 len 4 beyond", "config_range" },
-    { "config 4 bytes at 0xffe (straddles the end)", 0, 0xffe, 0, UINT64_MAX,
-      "at 0xffe len 4 beyond", "config_range" },
-    { "read outside RAM and every window (0x3f000000)", 0, 0x3f000000, 0,
-      UINT64_MAX, "read of 4 bytes at 0x3f000000 failed", "global_access" },
-    { "write of 8 bytes at guest-physical 0", 0, 0, 0x1234, 0,
-      "write of 8 bytes at 0x0 failed", "global_access" },
-    { "read in the PCI window, no BAR there (0x10000000)", 0, 0x10000000, 0,
-      UINT64_MAX, "read of 4 bytes at 0x10000000 failed", "global_access" },
-    { "read of 8 bytes wrapping past 2^64", 0, UINT64_C(0xfffffffffffffffc),
-      0, UINT64_MAX, "read of 8 bytes at 0xfffffffffffffffc failed",
-      "global_access" },
-};
-
-/* mr0 of the cases whose shape is not a constant expression above. */
-static uint64_t body_mr0(unsigned i)
-{
-    switch (i) {
-    case 2:
-        return rpc_mr0_mmio(RD, 0, 6, 0);
-    case 3:
-        return rpc_mr0_mmio(RD, 0, 6, 3);
-    case 4:
-        return rpc_mr0_mmio(RD, 0, 6, 9);
-    case 5:
-        return rpc_mr0_mmio(RD, 0, 6, 4) | UINT64_C(16) << RPC_MR0_LEN_SHIFT;
-    case 6:
-        return rpc_mr0_mmio(RD, 0x40, 7, 4);
-    case 7:
-        return rpc_mr0_mmio(RD, 5, 8, 4);
-    case 8:
-        return rpc_mr0_mmio(WR, 31, 8, 4);
-    case 9:
-    case 10:
-        return rpc_mr0_mmio(RD, 0, 9, 4);
-    case 11:
-    case 13:
-        return rpc_mr0_mmio(RD, AS_GLOBAL, 0, 4);
-    case 12:
-        return rpc_mr0_mmio(WR, AS_GLOBAL, 1, 8);
-    case 14:
-        return rpc_mr0_mmio(RD, AS_GLOBAL, 2, 8);
-    default:
-        return body_cases[i].mr0;
-    }
-}
-
 static void test_bodies(Peer *p)
 {
+    const BodyCase body_cases[] = {
+        { "unknown opcode 7", 7 | 5 << RPC_MR0_SLOT_SHIFT, 0, 0,
+          UINT64_MAX, "unknown opcode", "decode" },
+        { "opcode 16 (an event) as a request",
+          QEMU_OP_SET_IRQ | 5 << RPC_MR0_SLOT_SHIFT, 0, 0,
+          UINT64_MAX, "unknown opcode", "decode" },
+        { "MMIO length 0", rpc_mr0_mmio(RD, 0, 6, 0), 0, 0, UINT64_MAX,
+          "bad access length", "decode" },
+        { "MMIO length 3", rpc_mr0_mmio(RD, 0, 6, 3), 0, 0, UINT64_MAX,
+          "bad access length", "decode" },
+        { "MMIO length 9", rpc_mr0_mmio(RD, 0, 6, 9), 0, 0, UINT64_MAX,
+          "bad access length", "decode" },
+        /* LEN is 4 bits wide: 16 spills into reserved bit 25 */
+        { "MMIO length 16 (bit 25)",
+          rpc_mr0_mmio(RD, 0, 6, 0) | UINT64_C(16) << RPC_MR0_LEN_SHIFT,
+          0, 0, UINT64_MAX, "reserved mr0 bits set", "decode" },
+        { "address space 0x40", rpc_mr0_mmio(RD, 0x40, 7, 4), 0, 0,
+          UINT64_MAX, "bad address space", "decode" },
+        { "unregistered device 5", rpc_mr0_mmio(RD, 5, 8, 4), 0, 0,
+          UINT64_MAX, "unregistered device 5", "unregistered" },
+        { "unregistered device 31 (write)", rpc_mr0_mmio(WR, 31, 8, 4),
+          0x4, 0x1, 0, "unregistered device 31", "unregistered" },
+        { "config offset 0x2000", rpc_mr0_mmio(RD, 0, 9, 4), 0x2000, 0,
+          UINT64_MAX, "at 0x2000 len 4 beyond", "config_range" },
+        { "config 4 bytes at 0xffe (straddles the end)",
+          rpc_mr0_mmio(RD, 0, 9, 4), 0xffe, 0, UINT64_MAX,
+          "at 0xffe len 4 beyond", "config_range" },
+        { "read outside RAM and every window (0x3f000000)",
+          rpc_mr0_mmio(RD, AS_GLOBAL, 0, 4), 0x3f000000, 0, UINT64_MAX,
+          "read of 4 bytes at 0x3f000000 failed", "global_access" },
+        { "write of 8 bytes at guest-physical 0",
+          rpc_mr0_mmio(WR, AS_GLOBAL, 1, 8), 0, 0x1234, 0,
+          "write of 8 bytes at 0x0 failed", "global_access" },
+        { "read in the PCI window, no BAR there (0x10000000)",
+          rpc_mr0_mmio(RD, AS_GLOBAL, 0, 4), 0x10000000, 0, UINT64_MAX,
+          "read of 4 bytes at 0x10000000 failed", "global_access" },
+        { "read of 8 bytes wrapping past 2^64",
+          rpc_mr0_mmio(RD, AS_GLOBAL, 2, 8), UINT64_C(0xfffffffffffffffc), 0,
+          UINT64_MAX, "read of 8 bytes at 0xfffffffffffffffc failed",
+          "global_access" },
+    };
+
     for (unsigned i = 0; i < G_N_ELEMENTS(body_cases); i++) {
         const BodyCase *c = &body_cases[i];
-        rpcmsg_t req = { body_mr0(i), c->mr1, c->mr2, 0 }, reply = { 0 };
+        rpcmsg_t req = { c->mr0, c->mr1, c->mr2, 0 }, reply = { 0 };
         g_autofree char *answer = NULL;
         bool answered;
 

@@ -7,7 +7,8 @@
 #   run-fuzz.sh BINARY TARGET SECONDS [CORPUS_DIR [JOBS]]
 #
 # CORPUS_DIR (default: a temporary one) keeps what the fuzzer finds
-# across runs; JOBS > 1 fuzzes in that many processes (-fork).
+# across runs; JOBS > 1 fuzzes in that many processes (-fork).  FUZZ_OPTS
+# adds libFuzzer options (e.g. -runs=10000000: stop after that many).
 set -uo pipefail
 
 bin=$1 target=$2 seconds=$3 corpus=${4:-} jobs=${5:-1}
@@ -48,8 +49,9 @@ fi
 "$bin" -runs=1 "${inputs[@]}" >"$out" 2>&1 ||
     fail "replaying ${#inputs[@]} seeds and regressions failed"
 
+# shellcheck disable=SC2206
 opts=(-max_total_time="$seconds" -print_final_stats=1 -timeout=10
-      -rss_limit_mb=2048 -artifact_prefix="$artifacts/")
+      -rss_limit_mb=2048 -artifact_prefix="$artifacts/" ${FUZZ_OPTS:-})
 if [ "$jobs" -gt 1 ]; then
     opts+=(-fork="$jobs" -ignore_crashes=0)
 fi
@@ -64,4 +66,5 @@ fi
 cov=$(grep -oE 'cov: [0-9]+' "$out" | tail -n 1)
 [ -n "$execs" ] && [ "$execs" -gt 0 ] ||
     fail "no executions reported"
-echo "ok 1 - fuzz-$target: $((${#inputs[@]} - n_reg)) seeds and $n_reg regressions replayed, $execs executions in ${seconds}s ($cov, jobs $jobs), 0 crashes"
+took=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$out" | tail -n 1)
+echo "ok 1 - fuzz-$target: $((${#inputs[@]} - n_reg)) seeds and $n_reg regressions replayed, $execs executions in ${took:-$seconds}s ($cov, jobs $jobs), 0 crashes"
