@@ -242,7 +242,7 @@ static void sel4_publish_replies(Sel4State *s, const VsoReply *replies,
     }
     trace_sel4_reply_batch(n, published);
     if (published != n) {
-        /* a VMM that lets 32 ids in flight find drvrpc_resp full lies */
+        /* it holds at most the 32 ids in flight: full means rewritten */
         qemu_log_mask(LOG_GUEST_ERROR, "sel4: drvrpc_resp took %d of %d "
                       "replies\n", published, n);
         sel4_error(s, SEL4_ERR_REPLY, n, published);
