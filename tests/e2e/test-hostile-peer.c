@@ -250,31 +250,33 @@ static void test_bodies(Peer *p)
 {
     const BodyCase body_cases[] = {
         { "unknown opcode 7", 7 | 5 << RPC_MR0_SLOT_SHIFT, 0, 0,
-          UINT64_MAX, "unknown opcode", "decode" },
+          UINT64_MAX, "unknown opcode", "decode: unknown opcode" },
         { "opcode 16 (an event) as a request",
           QEMU_OP_SET_IRQ | 5 << RPC_MR0_SLOT_SHIFT, 0, 0,
-          UINT64_MAX, "unknown opcode", "decode" },
+          UINT64_MAX, "unknown opcode", "decode: unknown opcode" },
         { "MMIO length 0", rpc_mr0_mmio(RD, 0, 6, 0), 0, 0, UINT64_MAX,
-          "bad access length", "decode" },
+          "bad access length", "decode: bad length" },
         { "MMIO length 3", rpc_mr0_mmio(RD, 0, 6, 3), 0, 0, UINT64_MAX,
-          "bad access length", "decode" },
+          "bad access length", "decode: bad length" },
         { "MMIO length 9", rpc_mr0_mmio(RD, 0, 6, 9), 0, 0, UINT64_MAX,
-          "bad access length", "decode" },
+          "bad access length", "decode: bad length" },
         /* LEN is 4 bits wide: 16 spills into reserved bit 25 */
         { "MMIO length 16 (bit 25)",
           rpc_mr0_mmio(RD, 0, 6, 0) | UINT64_C(16) << RPC_MR0_LEN_SHIFT,
-          0, 0, UINT64_MAX, "reserved mr0 bits set", "decode" },
+          0, 0, UINT64_MAX, "reserved mr0 bits set",
+          "decode: reserved bits" },
         { "address space 0x40", rpc_mr0_mmio(RD, 0x40, 7, 4), 0, 0,
-          UINT64_MAX, "bad address space", "decode" },
+          UINT64_MAX, "bad address space",
+          "decode: bad address space" },
         { "unregistered device 5", rpc_mr0_mmio(RD, 5, 8, 4), 0, 0,
-          UINT64_MAX, "unregistered device 5", "unregistered" },
+          UINT64_MAX, "unregistered device 5", "config_access" },
         { "unregistered device 31 (write)", rpc_mr0_mmio(WR, 31, 8, 4),
-          0x4, 0x1, 0, "unregistered device 31", "unregistered" },
+          0x4, 0x1, 0, "unregistered device 31", "config_access" },
         { "config offset 0x2000", rpc_mr0_mmio(RD, 0, 9, 4), 0x2000, 0,
-          UINT64_MAX, "at 0x2000 len 4 beyond", "config_range" },
+          UINT64_MAX, "at 0x2000 len 4 beyond", "config_access" },
         { "config 4 bytes at 0xffe (straddles the end)",
           rpc_mr0_mmio(RD, 0, 9, 4), 0xffe, 0, UINT64_MAX,
-          "at 0xffe len 4 beyond", "config_range" },
+          "at 0xffe len 4 beyond", "config_access" },
         { "read outside RAM and every window (0x3f000000)",
           rpc_mr0_mmio(RD, AS_GLOBAL, 0, 4), 0x3f000000, 0, UINT64_MAX,
           "read of 4 bytes at 0x3f000000 failed", "global_access" },
@@ -349,7 +351,7 @@ static void test_unlent_id(Peer *p)
     finish(p, "message id 30, never lent (body: length 0)",
            queued && vmm_sim_rpc(p->sim)->stats.bad_id == before + 1,
            "error reply (the VMM drops it: not lent)",
-           "bad access length", "decode", false);
+           "bad access length", "decode: bad length", false);
 }
 
 /* ---- markers ---- */
@@ -364,7 +366,7 @@ static void test_producer_jump(Peer *p, int32_t delta, const char *name)
     q->prod.head.pos += delta;
     vmm_sim_ring(p->sim);
     finish(p, name, true, "queue resynchronised to the VMM's producer",
-           "drvrpc_req broken", "resync", false);
+           "drvrpc_req broken", "recv", false);
 }
 
 /*
@@ -384,7 +386,7 @@ static void test_consumer_stall(Peer *p)
     q->cons.tail.count += 1;
     vmm_sim_ring(p->sim);
     finish(p, "QEMU's consumer tail pushed 9 ahead, never committed", queued,
-           "stall detected, resynchronised", "drvrpc_req stalled", "resync",
+           "stall detected, resynchronised", "drvrpc_req stalled", "recv",
            false);
 }
 
@@ -480,7 +482,7 @@ static void test_reply_consumer_jump(Peer *p)
     finish(p, "reply queue's consumer moved 5 past QEMU's producer",
            queued && vmm_sim_rpc(p->sim)->stats.bad_id == before + 1,
            "resynchronised; the reply still arrived", "drvrpc_resp broken",
-           "resync", false);
+           "reply", false);
 }
 
 /* ---- doorbells ---- */
@@ -517,7 +519,7 @@ static void test_registrations_never_taken(void)
     }
     finish(&p, "REGISTER_PCI_DEV never taken (devevt full, START_VM waits)",
            full, "back-pressure; requests still served", "devevt full for",
-           "devevt_full", true);
+           "devevt_stuck", true);
     vmm_sim_set_ignore_events(p.sim, false);
     ok(vmm_sim_wait_started(p.sim, TIMEOUT_MS),
        "once the VMM takes events: the registrations and START_VM arrive");
@@ -526,12 +528,12 @@ static void test_registrations_never_taken(void)
 
 static void print_table(void)
 {
-    printf("# %-58s | %-44s | %-14s | %-3s | %-5s | %s\n", "case",
+    printf("# %-58s | %-44s | %-25s | %-3s | %-5s | %s\n", "case",
            "QEMU's answer", "counted", "ok", "alive", "-d guest_errors");
     for (unsigned i = 0; i < rows->len; i++) {
         Row *r = rows->pdata[i];
 
-        printf("# %-58s | %-44s | %-14s | %-3s | %-5s | %s\n", r->name,
+        printf("# %-58s | %-44s | %-25s | %-3s | %-5s | %s\n", r->name,
                r->answer, r->counted, r->pass ? "yes" : "NO",
                r->alive && r->served ? "yes" : "NO", r->logged);
     }
