@@ -207,15 +207,7 @@ download() {
 if ! use_cached; then
     t_dl=$(now)
     setup_private_apt
-    log "apt-get update (private lists in $APT_DIR/lists)"
-    upd_log=$(mktemp)
-    if ! apt-get -q "${APT_OPTS[@]}" update >"$upd_log" 2>&1 ||
-       grep -qE '^(E|W): ' "$upd_log"; then
-        cat "$upd_log" >&2
-        rm -f "$upd_log"
-        die "apt-get update of the private deb-src list failed (see above)"
-    fi
-    rm -f "$upd_log"
+    private_apt_update "$APT_DIR"
     choose_version
     download
     [ "$SEL_PINNED" = 1 ] || fallback_notice

@@ -133,3 +133,18 @@ private_apt_opts() {
         chown -R _apt:root "$1/lists/partial" "$1/cache/archives/partial"
     fi
 }
+
+# apt-get update with APT_OPTS (private_apt_opts) for the lists in $1; any
+# error or warning (a bad signature, say) is fatal.
+private_apt_update() {
+    local upd_log
+    log "apt-get update (private lists in $1/lists)"
+    upd_log=$(mktemp)
+    if ! apt-get -q "${APT_OPTS[@]}" update >"$upd_log" 2>&1 ||
+       grep -qE '^(E|W): ' "$upd_log"; then
+        cat "$upd_log" >&2
+        rm -f "$upd_log"
+        die "apt-get update of the private deb-src list failed (see above)"
+    fi
+    rm -f "$upd_log"
+}

@@ -21,9 +21,7 @@
  * usage: sel4-vmm-demo --qemu PATH [--loop thread|aio|uring]
  *                      [--trace FILE] [--workdir DIR]
  */
-#include <errno.h>
 #include <pthread.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,6 +34,7 @@
 
 #include "vmm-sim.h"
 #include "demo-workloads.h"
+#include "qemu-launch.h"
 #include "qmp-client.h"
 
 #define TIMEOUT_MS  20000
@@ -63,10 +62,11 @@ static const char *const device_names[] = {
     [0x1049 - 0x1040] = "virtio-9p",
 };
 
-static pid_t spawn_qemu(const char *dir, const char *sock)
+/* QEMU with the demo's five devices, for the VMM's socket. */
+static bool spawn_qemu(VmmSimQemu *q, VmmSim *sim, const char *dir,
+                       GError **errp)
 {
-    g_autofree char *accel = g_strdup_printf(
-        "sel4,transport=sim,socket=%s,loop=%s", sock, opt_loop);
+    g_autofree char *accel = g_strdup_printf("loop=%s", opt_loop);
     g_autofree char *drive = g_strdup_printf(
         "if=none,id=d0,file=%s/disk.qcow2,format=qcow2", dir);
     g_autofree char *fsdev = g_strdup_printf(
@@ -78,10 +78,7 @@ static pid_t spawn_qemu(const char *dir, const char *sock)
     /* namespaces A and B first: QEMU's tap moves to B once it runs */
     g_autofree char *netdev = demo_net_prepare("n0");
     g_autofree char *chardev = demo_console_prepare(dir, "con0");
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
-    const char *fixed[] = {
-        opt_qemu, "-nodefaults", "-display", "none",
-        "-machine", "virt-sel4", "-accel", accel,
+    const char *args[] = {
         "-device", "virtio-blk-pci,drive=d0", "-drive", drive,
         "-device", "virtio-net-pci,netdev=n0,romfile=",
         "-netdev", netdev,
@@ -92,31 +89,15 @@ static pid_t spawn_qemu(const char *dir, const char *sock)
         "-device", "virtio-9p-pci,fsdev=f0,mount_tag=share",
         "-fsdev", fsdev,
         "-qmp", qmp,
+        /* without --trace the list ends here */
+        opt_trace ? "-trace" : NULL, trace,
+        NULL,
     };
-    pid_t pid;
-    unsigned i;
 
-    for (i = 0; i < G_N_ELEMENTS(fixed); i++) {
-        g_ptr_array_add(argv, (gpointer)fixed[i]);
-    }
-    if (opt_trace) {
-        g_ptr_array_add(argv, "-trace");
-        g_ptr_array_add(argv, trace);
-    }
-    g_ptr_array_add(argv, NULL);
-    pid = fork();
-    if (pid == 0) {
-        sigset_t none;
-
-        /* our mask keeps SIGINT/SIGTERM for the signal thread: not QEMU's */
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        execv(opt_qemu, (char **)argv->pdata);
-        fprintf(stderr, "sel4-vmm-demo: exec %s: %s\n", opt_qemu,
-                strerror(errno));
-        _exit(127);
-    }
-    return pid;
+    q->qemu = opt_qemu;
+    q->accel_opts = accel;
+    q->args = args;
+    return vmm_sim_qemu_spawn(q, sim, errp);
 }
 
 /* All devices' vendor/device/class words in one batch: one doorbell. */
@@ -228,11 +209,11 @@ static int run(const char *dir)
     VmmSimConfig cfg = { .socket_path = sock };
     g_autoptr(GError) err = NULL;
     const VmmSimPciDev *devs;
+    VmmSimQemu q = { 0 };
     VmmSimStats st;
     unsigned n, i;
     VmmSim *sim;
-    pid_t pid;
-    int status, ret = 1;
+    int ret = 1;
 
     sim = vmm_sim_new(&cfg, &err);
     if (!sim) {
@@ -243,8 +224,11 @@ static int run(const char *dir)
            PRIx64 "+0x%" PRIx64 ", socket %s\n", vmm_sim_config(sim)->ram_base,
            vmm_sim_config(sim)->ram_size, vmm_sim_config(sim)->pci_mmio_base,
            vmm_sim_config(sim)->pci_mmio_size, sock);
-    pid = spawn_qemu(dir, sock);
-    qemu_pid = pid;
+    if (!spawn_qemu(&q, sim, dir, &err)) {
+        fprintf(stderr, "sel4-vmm-demo: %s\n", err->message);
+        goto out;
+    }
+    qemu_pid = q.pid;
     if (!vmm_sim_accept(sim, TIMEOUT_MS, &err) ||
         !vmm_sim_wait_started(sim, TIMEOUT_MS)) {
         fprintf(stderr, "sel4-vmm-demo: QEMU did not start: %s\n",
@@ -275,8 +259,7 @@ static int run(const char *dir)
     }
     print_qemu_counters(dir);
 out:
-    kill(pid, SIGTERM);
-    waitpid(pid, &status, 0);
+    vmm_sim_qemu_stop(&q, NULL, NULL);
     qemu_pid = 0;
     demo_cleanup();
     vmm_sim_free(sim);

@@ -219,21 +219,31 @@ bool virtio_blk_kick(VirtioBlk *b, GError **errp)
     return virtio_pci_kick(&b->pci, &b->vq, errp);
 }
 
-VirtioBlkReq *virtio_blk_complete(VirtioBlk *b, int timeout_ms,
-                                  GError **errp)
+/* @req came back from the device: its status, and its slot is free. */
+static VirtioBlkReq *blk_done(VirtioBlk *b, VirtioBlkReq *req)
 {
-    VirtioBlkReq *req = virtio_pci_wait_used(&b->pci, &b->vq, NULL,
-                                             timeout_ms, errp);
-
-    if (!req) {
-        return NULL;
-    }
     req->status = *(volatile uint8_t *)guest_ptr(b->pci.mem,
                                                  req->hdr_gpa + SLOT_STATUS,
                                                  1);
     req->busy = false;
     b->in_flight--;
     return req;
+}
+
+VirtioBlkReq *virtio_blk_complete(VirtioBlk *b, int timeout_ms,
+                                  GError **errp)
+{
+    VirtioBlkReq *req = virtio_pci_wait_used(&b->pci, &b->vq, NULL,
+                                             timeout_ms, errp);
+
+    return req ? blk_done(b, req) : NULL;
+}
+
+VirtioBlkReq *virtio_blk_poll(VirtioBlk *b)
+{
+    VirtioBlkReq *req = virtq_get_used(&b->vq, NULL);
+
+    return req ? blk_done(b, req) : NULL;
 }
 
 /* Submit one request, kick, and wait for it (nothing else in flight). */

@@ -83,6 +83,13 @@ bool virtio_blk_kick(VirtioBlk *b, GError **errp);
 VirtioBlkReq *virtio_blk_complete(VirtioBlk *b, int timeout_ms,
                                   GError **errp);
 
+/*
+ * A completed request if the used ring holds one, without waiting; then
+ * virtio_pci_wait() sleeps until the next queue interrupt.  Same rules as
+ * virtio_blk_complete().
+ */
+VirtioBlkReq *virtio_blk_poll(VirtioBlk *b);
+
 /* Synchronous: one request, submitted, kicked and completed. */
 bool virtio_blk_rw(VirtioBlk *b, bool write, uint64_t sector, void *buf,
                    uint32_t len, GError **errp);

@@ -1,0 +1,530 @@
+/*
+ * sel4sim: a fio ioengine that does its I/O through the simulated seL4
+ * guest's virtio-blk driver, served by QEMU's sel4 accelerator.
+ *
+ * Copyright (c) 2026 The sel4-qemu-uring authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ *   fio --ioengine=external:sel4sim.so --sel4_qemu=PATH
+ *       --filename=BACKING --sel4_loop=thread|aio|uring [--sel4_poll_us=N]
+ *       [--sel4_cache=writeback|none|...] [--sel4_aio=threads|native|io_uring]
+ *       [--sel4_stats=FILE] ...
+ *
+ * The job's file is QEMU's raw drive.  At init (in the job's process: fio
+ * forks jobs) the engine becomes the seL4 VMM: it starts QEMU with
+ * -accel sel4,transport=sim and one virtio-blk-pci, and brings the device
+ * up through the guest driver.  fio's buffers are allocated in guest RAM
+ * (iomem_alloc), so requests are zero-copy:
+ *
+ *   queue      one request on the virtqueue (no notification yet)
+ *   commit     one notify (an MMIO write through the VMM) for the batch,
+ *              skipped when the device said it needs none (EVENT_IDX)
+ *   getevents  reap the used ring; sleep on the queue's MSI (a SET_IRQ
+ *              event from QEMU, the VMM's doorbell) when it is empty
+ *   event      the io_u of a reaped request
+ *
+ * With sel4_stats, cleanup appends one JSON line: I/Os, QEMU's CPU time
+ * from the first I/O to the end, the VMM's doorbells and MMIO requests
+ * per I/O in that span, and the accelerator's own counters (requests,
+ * passes, their batch-size histogram, doorbells) from QEMU's shutdown
+ * trace (sel4_stats, sel4_batch_hist; those cover the bring-up too).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fio.h"
+#include "optgroup.h"
+
+#include "qemu-launch.h"
+#include "virtio-blk.h"
+
+#define SEL4SIM_TIMEOUT_MS  20000
+/* a completion that takes longer means the device is stuck */
+#define SEL4SIM_IO_TIMEOUT_MS 30000
+#define SEL4SIM_SPI_BASE    VMM_SIM_DEFAULT_MSI_SPI_BASE
+
+struct sel4sim_options {
+    void *pad;                  /* fio: an option's off1 may not be 0 */
+    char *qemu;
+    char *loop;
+    unsigned int poll_us;
+    char *cache;
+    char *aio;
+    unsigned int queue_size;
+    char *stats;
+};
+
+static struct fio_option options[] = {
+    {
+        .name = "sel4_qemu",
+        .lname = "qemu-system-aarch64 with the sel4 accelerator",
+        .type = FIO_OPT_STR_STORE,
+        .off1 = offsetof(struct sel4sim_options, qemu),
+        .help = "path of qemu-system-aarch64 built by qemu/build.sh",
+        .category = FIO_OPT_C_ENGINE,
+        .group = FIO_OPT_G_INVALID,
+    },
+    {
+        .name = "sel4_loop",
+        .lname = "the accelerator's loop",
+        .type = FIO_OPT_STR_STORE,
+        .off1 = offsetof(struct sel4sim_options, loop),
+        .def = "uring",
+        .help = "thread, aio or uring",
+        .category = FIO_OPT_C_ENGINE,
+        .group = FIO_OPT_G_INVALID,
+    },
+    {
+        .name = "sel4_poll_us",
+        .lname = "the accelerator's poll-us",
+        .type = FIO_OPT_INT,
+        .off1 = offsetof(struct sel4sim_options, poll_us),
+        .def = "0",
+        .help = "look for more requests this long before sleeping",
+        .category = FIO_OPT_C_ENGINE,
+        .group = FIO_OPT_G_INVALID,
+    },
+    {
+        .name = "sel4_cache",
+        .lname = "QEMU drive cache mode",
+        .type = FIO_OPT_STR_STORE,
+        .off1 = offsetof(struct sel4sim_options, cache),
+        .def = "writeback",
+        .help = "-drive cache=: writeback, none, unsafe, directsync",
+        .category = FIO_OPT_C_ENGINE,
+        .group = FIO_OPT_G_INVALID,
+    },
+    {
+        .name = "sel4_aio",
+        .lname = "QEMU drive aio mode",
+        .type = FIO_OPT_STR_STORE,
+        .off1 = offsetof(struct sel4sim_options, aio),
+        .def = "io_uring",
+        .help = "-drive aio=: threads, native (needs cache=none) or io_uring",
+        .category = FIO_OPT_C_ENGINE,
+        .group = FIO_OPT_G_INVALID,
+    },
+    {
+        .name = "sel4_queue_size",
+        .lname = "virtqueue entries",
+        .type = FIO_OPT_INT,
+        .off1 = offsetof(struct sel4sim_options, queue_size),
+        .def = "128",
+        .minval = 2,
+        .maxval = 256,
+        .help = "entries of the virtio-blk queue (a power of 2)",
+        .category = FIO_OPT_C_ENGINE,
+        .group = FIO_OPT_G_INVALID,
+    },
+    {
+        .name = "sel4_stats",
+        .lname = "where to append this job's path counters",
+        .type = FIO_OPT_STR_STORE,
+        .off1 = offsetof(struct sel4sim_options, stats),
+        .help = "a file; one JSON line per job is appended",
+        .category = FIO_OPT_C_ENGINE,
+        .group = FIO_OPT_G_INVALID,
+    },
+    {
+        .name = NULL,
+    },
+};
+
+typedef struct Sel4Sim {
+    VmmSim *sim;
+    VmmSimQemu qemu;
+    GuestAlloc mem;
+    VirtioBlk blk;
+    bool blk_up;
+    char *dir;                  /* socket and trace file */
+    char *trace;
+    uint64_t buf_gpa;           /* fio's buffers, in guest RAM */
+    uint8_t *buf_host;
+    size_t buf_len;
+    struct io_u **events;       /* reaped by getevents, handed by event */
+    unsigned queued;            /* since the last commit */
+    /* the measured span: from the first queue to cleanup */
+    bool measuring;
+    int64_t qemu_cpu0;
+    VmmSimStats st0;
+    uint64_t irqs0;
+    uint64_t ios, commits;
+} Sel4Sim;
+
+static const char *const sel4_loops[] = { "thread", "aio", "uring" };
+
+static bool sel4sim_check_options(struct sel4sim_options *o)
+{
+    bool loop_ok = false;
+
+    for (unsigned i = 0; i < G_N_ELEMENTS(sel4_loops); i++) {
+        loop_ok |= o->loop && !strcmp(o->loop, sel4_loops[i]);
+    }
+    if (!o->qemu || access(o->qemu, X_OK) != 0) {
+        log_err("sel4sim: sel4_qemu=PATH (an executable "
+                "qemu-system-aarch64) is required\n");
+        return false;
+    }
+    if (!loop_ok) {
+        log_err("sel4sim: sel4_loop must be thread, aio or uring, not '%s'\n",
+                o->loop ? o->loop : "");
+        return false;
+    }
+    if (o->queue_size & (o->queue_size - 1)) {
+        log_err("sel4sim: sel4_queue_size=%u is not a power of 2\n",
+                o->queue_size);
+        return false;
+    }
+    return true;
+}
+
+static bool sel4sim_start(struct thread_data *td, Sel4Sim *s,
+                          struct sel4sim_options *o, GError **errp)
+{
+    g_autofree char *sock = g_build_filename(s->dir, "vmm.sock", NULL);
+    g_autofree char *accel = g_strdup_printf("loop=%s,poll-us=%u", o->loop,
+                                             o->poll_us);
+    g_autofree char *drive = NULL;
+    VmmSimConfig cfg = { .socket_path = sock };
+    const VmmSimConfig *c;
+    uint64_t mmio_next;
+    const char *args[] = {
+        "-drive", NULL,
+        "-device", "virtio-blk-pci,drive=d0,num-queues=1",
+        NULL,
+    };
+
+    /* a ',' in a path is ',,' to QEMU's option parser */
+    g_auto(GStrv) parts = g_strsplit(td->files[0]->file_name, ",", -1);
+    g_autofree char *file = g_strjoinv(",,", parts);
+
+    drive = g_strdup_printf("if=none,id=d0,format=raw,file=%s,cache=%s,"
+                            "aio=%s", file, o->cache, o->aio);
+    args[1] = drive;
+    s->trace = g_build_filename(s->dir, "trace.log", NULL);
+
+    s->sim = vmm_sim_new(&cfg, errp);
+    if (!s->sim) {
+        return false;
+    }
+    s->qemu = (VmmSimQemu) {
+        .qemu = o->qemu, .accel_opts = accel, .args = args,
+        .stats_trace = s->trace,
+    };
+    if (!vmm_sim_qemu_start(&s->qemu, s->sim, SEL4SIM_TIMEOUT_MS, errp)) {
+        return false;
+    }
+    c = vmm_sim_config(s->sim);
+    mmio_next = c->pci_mmio_base;
+    /* the driver's rings, headers and fio's buffers: upper half of RAM */
+    guest_alloc_init(&s->mem, s->sim, c->ram_base + c->ram_size / 2,
+                     c->ram_size / 2);
+    if (!virtio_blk_init(&s->blk, s->sim, &s->mem, 0, &mmio_next,
+                         SEL4SIM_SPI_BASE, true, o->queue_size, errp)) {
+        return false;
+    }
+    s->blk_up = true;
+    return true;
+}
+
+static void sel4sim_cleanup(struct thread_data *td);
+
+static int sel4sim_init(struct thread_data *td)
+{
+    struct sel4sim_options *o = td->eo;
+    g_autoptr(GError) err = NULL;
+    Sel4Sim *s;
+
+    if (!sel4sim_check_options(o)) {
+        return 1;
+    }
+    if (td->o.nr_files != 1) {
+        log_err("sel4sim: one file per job (QEMU's drive), not %u\n",
+                td->o.nr_files);
+        return 1;
+    }
+    s = calloc(1, sizeof(*s));
+    s->events = calloc(td->o.iodepth, sizeof(*s->events));
+    td->io_ops_data = s;
+    s->dir = g_dir_make_tmp("sel4sim-XXXXXX", &err);
+    if (!s->dir || !sel4sim_start(td, s, o, &err)) {
+        log_err("sel4sim: %s\n", err ? err->message : "cannot start");
+        sel4sim_cleanup(td);
+        return 1;
+    }
+    if (td->o.iodepth > s->blk.vq.size) {
+        log_info("sel4sim: iodepth %u above the queue's %u entries: "
+                 "fio will see it full\n", td->o.iodepth, s->blk.vq.size);
+    }
+    return 0;
+}
+
+/* fio's I/O buffers, in guest RAM so the device reaches them directly. */
+static int sel4sim_iomem_alloc(struct thread_data *td, size_t size)
+{
+    Sel4Sim *s = td->io_ops_data;
+
+    s->buf_gpa = guest_alloc(&s->mem, size, 4096);
+    if (!s->buf_gpa) {
+        log_err("sel4sim: %zu bytes of buffers do not fit in guest RAM\n",
+                size);
+        return 1;
+    }
+    s->buf_host = guest_ptr(&s->mem, s->buf_gpa, size);
+    s->buf_len = size;
+    td->orig_buffer = (char *)s->buf_host;
+    return 0;
+}
+
+static void sel4sim_iomem_free(struct thread_data *td)
+{
+    /* guest RAM is never given back (a bump allocator); it goes with us */
+}
+
+static int sel4sim_get_file_size(struct thread_data *td, struct fio_file *f)
+{
+    struct stat st;
+
+    if (stat(f->file_name, &st) < 0) {
+        td_verror(td, errno, "stat");
+        return 1;
+    }
+    /* whole sectors only, as QEMU reports the capacity */
+    f->real_file_size = st.st_size & ~(uint64_t)(VIRTIO_BLK_SECTOR - 1);
+    fio_file_set_size_known(f);
+    return 0;
+}
+
+static int sel4sim_open_file(struct thread_data *td, struct fio_file *f)
+{
+    /* QEMU has the file open; nothing is read here */
+    f->fd = -1;
+    return 0;
+}
+
+static int sel4sim_close_file(struct thread_data *td, struct fio_file *f)
+{
+    return 0;
+}
+
+static void sel4sim_measure_start(Sel4Sim *s)
+{
+    s->measuring = true;
+    s->qemu_cpu0 = vmm_sim_qemu_cpu_us(&s->qemu);
+    vmm_sim_get_stats(s->sim, &s->st0);
+    s->irqs0 = vmm_sim_irq_count(s->sim, s->blk.pci.spi_queues);
+}
+
+static enum fio_q_status sel4sim_queue(struct thread_data *td,
+                                       struct io_u *io_u)
+{
+    Sel4Sim *s = td->io_ops_data;
+    g_autoptr(GError) err = NULL;
+    uint64_t gpa = 0;
+    unsigned type;
+
+    fio_ro_check(td, io_u);
+    if (!s->measuring) {
+        sel4sim_measure_start(s);
+    }
+    if (s->blk.in_flight == s->blk.nreqs) {
+        return FIO_Q_BUSY;
+    }
+    switch (io_u->ddir) {
+    case DDIR_READ:
+        type = VIRTIO_BLK_T_IN;
+        break;
+    case DDIR_WRITE:
+        type = VIRTIO_BLK_T_OUT;
+        break;
+    case DDIR_SYNC:
+    case DDIR_DATASYNC:
+        type = VIRTIO_BLK_T_FLUSH;
+        break;
+    case DDIR_TRIM:
+        type = VIRTIO_BLK_T_DISCARD;
+        break;
+    default:
+        io_u->error = EINVAL;
+        return FIO_Q_COMPLETED;
+    }
+    if (type == VIRTIO_BLK_T_IN || type == VIRTIO_BLK_T_OUT) {
+        uint8_t *p = (uint8_t *)io_u->xfer_buf;
+
+        /* fio hands out its own buffers, which live in guest RAM */
+        if (p < s->buf_host || io_u->xfer_buflen > s->buf_len ||
+            (size_t)(p - s->buf_host) > s->buf_len - io_u->xfer_buflen) {
+            io_u->error = EFAULT;
+            return FIO_Q_COMPLETED;
+        }
+        gpa = s->buf_gpa + (p - s->buf_host);
+    }
+    if (!virtio_blk_submit(&s->blk, type, io_u->offset / VIRTIO_BLK_SECTOR,
+                           gpa, io_u->xfer_buflen, io_u, &err)) {
+        log_err("sel4sim: %s\n", err->message);
+        io_u->error = EINVAL;
+        return FIO_Q_COMPLETED;
+    }
+    s->queued++;
+    return FIO_Q_QUEUED;
+}
+
+static int sel4sim_commit(struct thread_data *td)
+{
+    Sel4Sim *s = td->io_ops_data;
+    g_autoptr(GError) err = NULL;
+
+    if (!s->queued) {
+        return 0;
+    }
+    s->queued = 0;
+    s->commits++;
+    if (!virtio_blk_kick(&s->blk, &err)) {
+        log_err("sel4sim: notify: %s\n", err->message);
+        return -EIO;
+    }
+    return 0;
+}
+
+static int sel4sim_getevents(struct thread_data *td, unsigned int min,
+                             unsigned int max, const struct timespec *t)
+{
+    Sel4Sim *s = td->io_ops_data;
+    int timeout_ms = t ? t->tv_sec * 1000 + t->tv_nsec / 1000000
+                       : SEL4SIM_IO_TIMEOUT_MS;
+    unsigned n = 0;
+
+    for (;;) {
+        g_autoptr(GError) err = NULL;
+        VirtioBlkReq *req;
+
+        while (n < max && (req = virtio_blk_poll(&s->blk))) {
+            struct io_u *io_u = req->opaque;
+
+            io_u->error = req->status == VIRTIO_BLK_S_OK ? 0 : EIO;
+            io_u->resid = 0;
+            s->events[n++] = io_u;
+        }
+        if (n >= min) {
+            break;
+        }
+        /* the queue's next MSI; the used ring is checked again after it */
+        if (!virtio_pci_wait(&s->blk.pci, timeout_ms, &err)) {
+            if (err || !t) {
+                log_err("sel4sim: no completion within %d ms%s%s\n",
+                        timeout_ms, err ? ": " : "",
+                        err ? err->message : "");
+                return -EIO;
+            }
+            break;
+        }
+    }
+    s->ios += n;
+    return n;
+}
+
+static struct io_u *sel4sim_event(struct thread_data *td, int event)
+{
+    Sel4Sim *s = td->io_ops_data;
+
+    return s->events[event];
+}
+
+static void sel4sim_write_stats(struct thread_data *td, Sel4Sim *s,
+                                int64_t qemu_cpu_us)
+{
+    struct sel4sim_options *o = td->eo;
+    g_autofree char *accel = NULL;
+    VmmSimAccelStats acc;
+    VmmSimStats st;
+    FILE *f;
+
+    if (!o->stats) {
+        return;
+    }
+    vmm_sim_get_stats(s->sim, &st);
+    if (!vmm_sim_accel_stats_read(s->trace, &acc)) {
+        log_err("sel4sim: no accelerator counters in QEMU's trace %s\n",
+                s->trace);
+    }
+    accel = vmm_sim_accel_stats_json(&acc);
+    f = fopen(o->stats, "a");
+    if (!f) {
+        log_err("sel4sim: %s: %s\n", o->stats, strerror(errno));
+        return;
+    }
+    fprintf(f, "{\"job\": \"%s\", \"loop\": \"%s\", \"poll_us\": %u, "
+            "\"ios\": %" PRIu64 ", \"commits\": %" PRIu64 ", "
+            "\"qemu_cpu_us\": %" PRId64 ", "
+            "\"mmio_requests\": %" PRIu64 ", "
+            "\"vmm_doorbells_out\": %" PRIu64 ", "
+            "\"vmm_doorbells_in\": %" PRIu64 ", \"msis\": %" PRIu64 ", "
+            "\"protocol_errors\": %" PRIu64 ", \"accel\": %s}\n",
+            td->o.name, o->loop, o->poll_us, s->ios, s->commits,
+            qemu_cpu_us, st.requests - s->st0.requests,
+            st.doorbells_tx - s->st0.doorbells_tx,
+            st.doorbells_rx - s->st0.doorbells_rx,
+            vmm_sim_irq_count(s->sim, s->blk.pci.spi_queues) - s->irqs0,
+            st.protocol_errors, accel);
+    fclose(f);
+}
+
+static void sel4sim_cleanup(struct thread_data *td)
+{
+    Sel4Sim *s = td->io_ops_data;
+    int64_t cpu = -1;
+    int status = 0;
+
+    if (!s) {
+        return;
+    }
+    if (s->measuring) {
+        cpu = vmm_sim_qemu_cpu_us(&s->qemu);
+        cpu = cpu >= 0 && s->qemu_cpu0 >= 0 ? cpu - s->qemu_cpu0 : -1;
+    }
+    if (s->blk_up) {
+        virtio_blk_destroy(&s->blk);
+    }
+    /* QEMU writes its counters to the trace as it shuts down */
+    vmm_sim_qemu_stop(&s->qemu, &status, NULL);
+    if (s->sim && s->measuring) {
+        sel4sim_write_stats(td, s, cpu);
+    }
+    vmm_sim_free(s->sim);
+    if (s->dir) {
+        if (s->trace) {
+            unlink(s->trace);
+        }
+        rmdir(s->dir);
+    }
+    g_free(s->trace);
+    g_free(s->dir);
+    free(s->events);
+    free(s);
+    td->io_ops_data = NULL;
+}
+
+struct ioengine_ops ioengine = {
+    .name = "sel4sim",
+    .version = FIO_IOOPS_VERSION,
+    .flags = FIO_DISKLESSIO | FIO_NOEXTEND | FIO_NODISKUTIL,
+    .init = sel4sim_init,
+    .queue = sel4sim_queue,
+    .commit = sel4sim_commit,
+    .getevents = sel4sim_getevents,
+    .event = sel4sim_event,
+    .cleanup = sel4sim_cleanup,
+    .open_file = sel4sim_open_file,
+    .close_file = sel4sim_close_file,
+    .get_file_size = sel4sim_get_file_size,
+    .iomem_alloc = sel4sim_iomem_alloc,
+    .iomem_free = sel4sim_iomem_free,
+    .options = options,
+    .option_struct_size = sizeof(struct sel4sim_options),
+};

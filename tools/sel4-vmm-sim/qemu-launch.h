@@ -1,0 +1,70 @@
+/*
+ * Starting QEMU as the simulated VMM's device model, and stopping it.
+ *
+ * Copyright (c) 2026 The sel4-qemu-uring authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * qemu-system-aarch64 -nodefaults -display none -machine virt-sel4
+ *   -accel sel4,transport=sim,socket=<the VmmSim's>[,<accel_opts>]
+ *   <args...>
+ * is forked and exec'd with an empty signal mask; vmm_sim_qemu_start()
+ * then waits for its connection and START_VM.  Shared by the demo, the
+ * fio engine and the network bridge of the benchmarks.
+ */
+#ifndef VMM_SIM_QEMU_LAUNCH_H
+#define VMM_SIM_QEMU_LAUNCH_H
+
+#include <stdbool.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <glib.h>
+
+#include "vmm-sim.h"
+
+typedef struct VmmSimQemu {
+    const char *qemu;           /* qemu-system-aarch64 with the overlay */
+    const char *accel_opts;     /* e.g. "loop=uring,poll-us=50"; or NULL */
+    const char *const *args;    /* devices etc., NULL-terminated; or NULL */
+    bool quiet;                 /* QEMU's stdout and stderr to /dev/null */
+    /*
+     * If set, QEMU traces the accelerator's counters into this file as it
+     * shuts down (sel4_stats, sel4_event_stats, sel4_batch_hist): read
+     * them with vmm_sim_accel_stats_read() after vmm_sim_qemu_stop().
+     */
+    const char *stats_trace;
+    pid_t pid;                  /* set by the calls below; 0: not running */
+} VmmSimQemu;
+
+/* Fork and exec QEMU for @sim's socket; q->pid is set.  No waiting. */
+bool vmm_sim_qemu_spawn(VmmSimQemu *q, VmmSim *sim, GError **errp);
+/*
+ * Spawn, accept its connection and wait for START_VM, each within
+ * @timeout_ms.  On failure QEMU is stopped again.
+ */
+bool vmm_sim_qemu_start(VmmSimQemu *q, VmmSim *sim, int timeout_ms,
+                        GError **errp);
+/*
+ * CPU time QEMU has used so far (all its threads, user + system), in
+ * microseconds, from /proc/<pid>/stat; -1 when it cannot be read.
+ */
+int64_t vmm_sim_qemu_cpu_us(const VmmSimQemu *q);
+/*
+ * SIGTERM (QEMU shuts down cleanly, running its shutdown notifiers and
+ * trace events), wait for it; @status and @ru (may be NULL) get its exit
+ * status and resource usage.  Nothing when it is not running.
+ */
+void vmm_sim_qemu_stop(VmmSimQemu *q, int *status, struct rusage *ru);
+
+/* The accelerator's counters (accel/sel4: Sel4Stats), as traced. */
+#define VMM_SIM_BATCH_HIST  6   /* passes of 1, 2-3, 4-7, 8-15, 16-31, 32 */
+typedef struct VmmSimAccelStats {
+    uint64_t requests, batches, doorbells_in, doorbells_out, events, errors;
+    uint64_t batch_hist[VMM_SIM_BATCH_HIST];
+} VmmSimAccelStats;
+
+/* Parse a stats_trace file; false when its lines are not there. */
+bool vmm_sim_accel_stats_read(const char *path, VmmSimAccelStats *st);
+/* As a JSON object (g_free it). */
+char *vmm_sim_accel_stats_json(const VmmSimAccelStats *st);
+
+#endif
