@@ -57,6 +57,8 @@ struct sel4sim_options {
     char *cache;
     char *aio;
     unsigned int queue_size;
+    char *blk_opts;
+    unsigned int iothread;
     char *stats;
 };
 
@@ -119,6 +121,26 @@ static struct fio_option options[] = {
         .minval = 2,
         .maxval = 256,
         .help = "entries of the virtio-blk queue (a power of 2)",
+        .category = FIO_OPT_C_ENGINE,
+        .group = FIO_OPT_G_INVALID,
+    },
+    {
+        .name = "sel4_blk_opts",
+        .lname = "more virtio-blk-pci properties",
+        .type = FIO_OPT_STR_STORE,
+        .off1 = offsetof(struct sel4sim_options, blk_opts),
+        .help = "appended to -device virtio-blk-pci (e.g. ioeventfd=off)",
+        .category = FIO_OPT_C_ENGINE,
+        .group = FIO_OPT_G_INVALID,
+    },
+    {
+        .name = "sel4_iothread",
+        .lname = "virtio-blk in an iothread",
+        .type = FIO_OPT_BOOL,
+        .off1 = offsetof(struct sel4sim_options, iothread),
+        .def = "0",
+        .help = "serve the queue in an iothread (adaptive polling) instead "
+                "of the main loop",
         .category = FIO_OPT_C_ENGINE,
         .group = FIO_OPT_G_INVALID,
     },
@@ -194,9 +216,11 @@ static bool sel4sim_start(struct thread_data *td, Sel4Sim *s,
     VmmSimConfig cfg = { .socket_path = sock };
     const VmmSimConfig *c;
     uint64_t mmio_next;
+    g_autofree char *device = NULL;
     const char *args[] = {
-        "-drive", NULL,
-        "-device", "virtio-blk-pci,drive=d0,num-queues=1",
+        "-drive", NULL, "-device", NULL,
+        /* without sel4_iothread the list ends here */
+        o->iothread ? "-object" : NULL, "iothread,id=io0",
         NULL,
     };
 
@@ -206,7 +230,12 @@ static bool sel4sim_start(struct thread_data *td, Sel4Sim *s,
 
     drive = g_strdup_printf("if=none,id=d0,format=raw,file=%s,cache=%s,"
                             "aio=%s", file, o->cache, o->aio);
+    device = g_strdup_printf("virtio-blk-pci,drive=d0,num-queues=1%s%s%s",
+                             o->iothread ? ",iothread=io0" : "",
+                             o->blk_opts ? "," : "",
+                             o->blk_opts ? o->blk_opts : "");
     args[1] = drive;
+    args[3] = device;
     s->trace = g_build_filename(s->dir, "trace.log", NULL);
 
     s->sim = vmm_sim_new(&cfg, errp);

@@ -1,0 +1,690 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Copyright (c) 2026 The sel4-qemu-uring authors
+"""fio and iperf3 through the seL4 path, loop modes side by side.
+
+Block: fio with the sel4sim engine (bench/fio/sel4sim.c): fio -> the
+simulated guest's virtio-blk -> vso_rpc -> QEMU (-accel sel4, loop=MODE)
+-> its backing file -> MSI -> fio.  The limit: fio's own io_uring engine
+on the same backing file.  Network: iperf3 from namespace A to B through
+sel4-net-bridge (tap -> guest virtio-net -> QEMU -> tap), both directions;
+the limit: iperf3 over a veth pair.
+
+Modes run in turns within each round (thread, aio, uring, uring_poll,
+limit, then again), so drift in the machine's load hits all of them
+alike; each number is the median over the rounds.
+
+Writes OUT/latest.json, OUT/latest.md and OUT/*.png (gnuplot).  Needs
+root (namespaces).  See bench/README.md.
+"""
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+MODES = {
+    # name: (accelerator loop, poll-us)
+    "thread": ("thread", 0),
+    "aio": ("aio", 0),
+    "uring": ("uring", 0),
+    "uring_poll": ("uring", 50),
+}
+ALL_MODES = list(MODES) + ["limit"]
+
+BLOCK = {
+    # name: (fio rw, block size, iodepth)
+    "randread4k_qd1": ("randread", "4k", 1),
+    "randread4k_qd32": ("randread", "4k", 32),
+    "randwrite4k_qd32": ("randwrite", "4k", 32),
+    "seqread128k": ("read", "128k", 8),
+    "seqwrite128k": ("write", "128k", 8),
+}
+NET = {
+    # name: iperf3 parallel streams
+    "iperf3_tcp1": 1,
+    "iperf3_tcp4": 4,
+}
+DISK_MB = 512
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True,
+                          **kw)
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def perf_works():
+    """Whether perf can count cycles and instructions here."""
+    if not shutil.which("perf"):
+        return False, "perf not installed"
+    r = subprocess.run(["perf", "stat", "-x,", "-e", "cycles,instructions",
+                        "true"], capture_output=True, text=True)
+    if r.returncode != 0 or "not supported" in r.stderr or \
+            "<not" in r.stderr:
+        return False, "perf stat: cycles/instructions not supported " \
+                      "(no hardware counters in this VM)"
+    return True, "perf stat cycles and instructions"
+
+
+def perf_parse(path):
+    counts = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.strip().split(",")
+                if len(parts) > 2 and parts[0].isdigit():
+                    counts[parts[2].split(":")[0]] = int(parts[0])
+    except OSError:
+        pass
+    return counts
+
+
+# ---- block ----------------------------------------------------------------
+
+class Block:
+    def __init__(self, args, disk, cache, aio, limit_engine, direct):
+        self.args = args
+        self.disk = disk
+        self.cache = cache
+        self.aio = aio
+        self.limit_engine = limit_engine
+        self.direct = direct
+
+    def fio_cmd(self, wl, mode, stats):
+        rw, bs, qd = BLOCK[wl]
+        cmd = ["fio", "--output-format=json", "--name=" + wl,
+               "--filename=" + self.disk, "--size=%dM" % DISK_MB,
+               "--rw=" + rw, "--bs=" + bs, "--iodepth=%d" % qd,
+               "--time_based", "--runtime=%g" % self.args.runtime,
+               "--lat_percentiles=1", "--randrepeat=0", "--norandommap",
+               "--direct=%d" % self.direct]
+        if mode == "limit":
+            cmd.append("--ioengine=" + self.limit_engine)
+            return cmd
+        loop, poll_us = MODES[mode]
+        return cmd + ["--ioengine=external:" + self.args.engine,
+                      "--sel4_qemu=" + self.args.qemu,
+                      "--sel4_loop=" + loop, "--sel4_poll_us=%d" % poll_us,
+                      "--sel4_cache=" + self.cache,
+                      "--sel4_aio=" + self.aio,
+                      "--sel4_stats=" + stats]
+
+    def once(self, wl, mode, tmp):
+        stats = os.path.join(tmp, "stats.json")
+        perf_out = os.path.join(tmp, "perf.csv")
+        for p in (stats, perf_out):
+            if os.path.exists(p):
+                os.unlink(p)
+        cmd = self.fio_cmd(wl, mode, stats)
+        if self.args.perf:
+            # fio and its children: the job, its QEMU
+            cmd = ["perf", "stat", "-x,", "-e", "cycles,instructions",
+                   "-o", perf_out, "--"] + cmd
+        r = subprocess.run(cmd, capture_output=True, text=True,
+                           timeout=self.args.runtime * 10 + 60)
+        if r.returncode != 0:
+            raise RuntimeError("fio %s %s failed: %s" %
+                               (wl, mode, r.stderr.strip()[-2000:]))
+        job = json.loads(r.stdout[r.stdout.index("{"):])["jobs"][0]
+        if job.get("error"):
+            raise RuntimeError("fio %s %s: error %s" %
+                               (wl, mode, job["error"]))
+        ddir = "write" if "write" in BLOCK[wl][0] else "read"
+        d = job[ddir]
+        ios = d["total_ios"]
+        pct = d["lat_ns"]["percentile"]
+        res = {
+            "iops": d["iops"],
+            "mbps": d["bw_bytes"] / 1e6,
+            "lat_p50_us": pct["50.000000"] / 1000,
+            "lat_p99_us": pct["99.000000"] / 1000,
+        }
+        # the job's process: fio itself, and for sel4 modes the guest
+        fio_cpu_us = (job["usr_cpu"] + job["sys_cpu"]) / 100 * \
+            job["job_runtime"] * 1000
+        extra = {"fio_cpu_us": fio_cpu_us, "ios": ios}
+        if mode != "limit":
+            with open(stats) as f:
+                st = json.loads(f.read().splitlines()[-1])
+            if st["protocol_errors"]:
+                raise RuntimeError("%s %s: %d protocol errors" %
+                                   (wl, mode, st["protocol_errors"]))
+            extra.update({
+                "qemu_cpu_us": st["qemu_cpu_us"],
+                "doorbells_per_op": (st["vmm_doorbells_out"] +
+                                     st["vmm_doorbells_in"]) / st["ios"],
+                "notifies_per_op": st["mmio_requests"] / st["ios"],
+                "msis_per_op": st["msis"] / st["ios"],
+                "batch_hist": st["accel"]["batch_hist"],
+                "accel_requests": st["accel"]["requests"],
+                "accel_doorbells": st["accel"]["doorbells_in"] +
+                st["accel"]["doorbells_out"],
+            })
+            res["cpu_us_per_op"] = (fio_cpu_us + st["qemu_cpu_us"]) / ios
+        else:
+            res["cpu_us_per_op"] = fio_cpu_us / ios
+        if self.args.perf:
+            c = perf_parse(perf_out)
+            if "cycles" in c:
+                res["cycles_per_op"] = c["cycles"] / ios
+                res["instructions_per_op"] = c.get("instructions", 0) / ios
+        res.update(extra)
+        return res
+
+
+def prepare_disk(path, direct):
+    """Fill the backing file, so reads read data and writes overwrite."""
+    run(["fio", "--name=fill", "--filename=" + path,
+         "--size=%dM" % DISK_MB, "--rw=write", "--bs=1M",
+         "--ioengine=io_uring", "--iodepth=8", "--direct=%d" % direct,
+         "--refill_buffers", "--output=/dev/null"])
+
+
+# ---- network ----------------------------------------------------------------
+
+def sh(cmd):
+    subprocess.run(cmd, shell=True, check=True, capture_output=True)
+
+
+def sh_quiet(cmd):
+    subprocess.run(cmd, shell=True, capture_output=True)
+
+
+class Veth:
+    """Namespaces A and B joined by a veth pair: the network's limit."""
+
+    def __init__(self):
+        pid = os.getpid()
+        self.ns = ("s4vA-%d" % pid, "s4vB-%d" % pid)
+        self.ip = ("10.78.%d.1" % (pid % 200), "10.78.%d.2" % (pid % 200))
+
+    def __enter__(self):
+        a, b = self.ns
+        self.__exit__()
+        sh("ip netns add %s && ip netns add %s" % (a, b))
+        sh("ip link add s4va netns %s type veth peer name s4vb netns %s"
+           % (a, b))
+        for ns, dev, ip in ((a, "s4va", self.ip[0]), (b, "s4vb", self.ip[1])):
+            sh("ip -n %s addr add %s/24 dev %s && ip -n %s link set %s up "
+               "&& ip -n %s link set lo up" % (ns, ip, dev, ns, dev, ns))
+        return self
+
+    def __exit__(self, *exc):
+        for ns in self.ns:
+            sh_quiet("ip netns del %s" % ns)
+
+
+class Bridge:
+    """sel4-net-bridge running for one measurement."""
+
+    def __init__(self, args, mode):
+        loop, poll_us = MODES[mode]
+        self.cmd = [args.bridge, "--qemu", args.qemu, "--loop", loop,
+                    "--poll-us", str(poll_us)]
+
+    def __enter__(self):
+        self.p = subprocess.Popen(self.cmd, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        line = self.p.stdout.readline().split()
+        if len(line) != 5 or line[0] != "ready":
+            self.p.kill()
+            raise RuntimeError("sel4-net-bridge did not start: %s" %
+                               self.p.stderr.read().strip())
+        _, a, b, ipa, ipb = line
+        self.ns, self.ip = (a, b), (ipa, ipb)
+        return self
+
+    def stop(self):
+        self.p.send_signal(signal.SIGTERM)
+        out, err = self.p.communicate(timeout=30)
+        if self.p.returncode != 0:
+            raise RuntimeError("sel4-net-bridge: %s" % err.strip())
+        return json.loads(out.strip().splitlines()[-1])
+
+    def __exit__(self, *exc):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+
+
+def iperf3(ns, ip, streams, reverse, seconds):
+    """One iperf3 run from ns[0] to the server in ns[1]; its JSON."""
+    port = 5201 + os.getpid() % 1000
+    srv = subprocess.Popen(["ip", "netns", "exec", ns[1], "iperf3", "-s",
+                            "-1", "-B", ip[1], "-p", str(port)],
+                           stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    try:
+        cmd = ["ip", "netns", "exec", ns[0], "iperf3", "-c", ip[1],
+               "-p", str(port), "-t", "%g" % seconds, "-P", str(streams),
+               "-i", "0.2", "-J"]
+        if reverse:
+            cmd.append("-R")
+        for attempt in range(20):
+            r = subprocess.run(cmd, capture_output=True, text=True,
+                               timeout=seconds + 60)
+            d = json.loads(r.stdout) if r.stdout.strip() else {}
+            if "error" in d and "connect" in d["error"] and attempt < 19:
+                time.sleep(0.1)     # the server is not listening yet
+                continue
+            break
+        if d.get("error") or "end" not in d:
+            raise RuntimeError("iperf3: %s" % d.get("error", r.stderr))
+        return d
+    finally:
+        srv.wait(timeout=30)
+
+
+def iperf3_result(d, streams):
+    bps = d["end"]["sum_received"]["bits_per_second"]
+    # the sender's smoothed TCP RTT, sampled every 0.2 s per stream
+    rtts = [s["rtt"] for iv in d["intervals"] for s in iv["streams"]
+            if s.get("rtt")]
+    rtts.sort()
+    pick = (lambda q: rtts[min(len(rtts) - 1, int(q * len(rtts)))]
+            if rtts else None)
+    return {"gbps": bps / 1e9, "lat_p50_us": pick(0.5),
+            "lat_p99_us": pick(0.99)}
+
+
+def net_once(args, wl, mode, reverse):
+    streams = NET[wl]
+    if mode == "limit":
+        with Veth() as v:
+            d = iperf3(v.ns, v.ip, streams, reverse, args.net_seconds)
+        res = iperf3_result(d, streams)
+        res["iops"] = None      # no frame counter on a veth
+        res["cpu_us_per_op"] = None  # nothing forwards: no path process
+        return res
+    with Bridge(args, mode) as br:
+        d = iperf3(br.ns, br.ip, streams, reverse, args.net_seconds)
+        st = br.stop()
+    if st["protocol_errors"]:
+        raise RuntimeError("%s %s: %d protocol errors" %
+                           (wl, mode, st["protocol_errors"]))
+    res = iperf3_result(d, streams)
+    frames = st["tx_frames"] + st["rx_frames"]
+    res.update({
+        # frames through the guest, either way, per second of the span
+        "iops": frames / st["seconds"],
+        "cpu_us_per_op": (st["qemu_cpu_us"] + st["sim_cpu_us"]) / frames,
+        "qemu_cpu_us": st["qemu_cpu_us"], "sim_cpu_us": st["sim_cpu_us"],
+        "frames": frames,
+        "doorbells_per_op": (st["vmm_doorbells_out"] +
+                             st["vmm_doorbells_in"]) / frames,
+        "notifies_per_op": st["mmio_requests"] / frames,
+        "batch_hist": st["accel"]["batch_hist"],
+    })
+    return res
+
+
+# ---- rounds -------------------------------------------------------------
+
+def combine(samples):
+    """Median of every numeric key over the rounds."""
+    out = {}
+    for k in samples[0]:
+        vals = [s.get(k) for s in samples]
+        if all(isinstance(v, list) for v in vals):
+            out[k] = [sum(x) for x in zip(*vals)]
+        elif all(isinstance(v, (int, float)) or v is None for v in vals):
+            out[k] = median(vals)
+        else:
+            out[k] = vals[0]
+    out["rounds"] = len(samples)
+    return out
+
+
+def run_block(args, blk, workloads):
+    samples = {wl: {m: [] for m in ALL_MODES} for wl in workloads}
+    with tempfile.TemporaryDirectory(prefix="sel4-bench-") as tmp:
+        for rnd in range(args.rounds):
+            for wl in workloads:
+                for m in ALL_MODES:
+                    r = blk.once(wl, m, tmp)
+                    samples[wl][m].append(r)
+                    log("  round %d %-17s %-10s %9.0f IOPS %8.1f MB/s "
+                        "p50 %7.1f us p99 %7.1f us %6.2f us CPU/op" %
+                        (rnd + 1, wl, m, r["iops"], r["mbps"],
+                         r["lat_p50_us"], r["lat_p99_us"],
+                         r["cpu_us_per_op"]))
+    return {wl: {m: combine(samples[wl][m]) for m in ALL_MODES}
+            for wl in workloads}
+
+
+def run_net(args):
+    res = {}
+    samples = {(wl, rev): {m: [] for m in ALL_MODES}
+               for wl in NET for rev in (False, True)}
+    for rnd in range(args.rounds):
+        for wl in NET:
+            for rev in (False, True):
+                for m in ALL_MODES:
+                    r = net_once(args, wl, m, rev)
+                    samples[(wl, rev)][m].append(r)
+                    log("  round %d %-12s %-3s %-10s %6.2f Gbit/s "
+                        "%9s frames/s  %s us CPU/frame" %
+                        (rnd + 1, wl, "B>A" if rev else "A>B", m,
+                         r["gbps"],
+                         "%.0f" % r["iops"] if r["iops"] else "-",
+                         "%.2f" % r["cpu_us_per_op"]
+                         if r["cpu_us_per_op"] is not None else "-"))
+    for wl in NET:
+        res[wl] = {}
+        for m in ALL_MODES:
+            fwd = combine(samples[(wl, False)][m])
+            fwd["reverse"] = combine(samples[(wl, True)][m])
+            res[wl][m] = fwd
+    return res
+
+
+# ---- reporting ----------------------------------------------------------
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def throughput(r):
+    return r.get("iops") if "mbps" in r else r.get("gbps")
+
+
+def ratios(workloads):
+    out = {}
+    for wl, modes in workloads.items():
+        key = "gbps" if wl.startswith("iperf3") else "iops"
+        lim = modes["limit"].get(key)
+        out[wl] = {"uring_vs_thread": ratio(modes["uring"][key],
+                                            modes["thread"][key])}
+        for m in MODES:
+            out[wl][m + "_vs_limit"] = ratio(modes[m][key], lim)
+        if wl.startswith("iperf3"):
+            rv = {m: modes[m]["reverse"]["gbps"] for m in ALL_MODES}
+            out[wl]["reverse_uring_vs_thread"] = ratio(rv["uring"],
+                                                       rv["thread"])
+            for m in MODES:
+                out[wl]["reverse_%s_vs_limit" % m] = ratio(rv[m],
+                                                           rv["limit"])
+    return out
+
+
+def targets(workloads, rat):
+    t = []
+
+    def add(name, value, want):
+        t.append({"target": name, "value": value, "want": want,
+                  "met": value is not None and value >= want})
+    q = rat.get("randread4k_qd32")
+    if q:
+        add("randread4k_qd32 uring / thread", q["uring_vs_thread"], 2.0)
+        add("randread4k_qd32 uring / fio io_uring limit",
+            q["uring_vs_limit"], 0.5)
+    n = rat.get("iperf3_tcp1")
+    if n:
+        add("iperf3_tcp1 uring / thread", n["uring_vs_thread"], 2.0)
+        add("iperf3_tcp1 uring / veth limit", n["uring_vs_limit"], 0.3)
+    return t
+
+
+def fmt(v, spec="%.1f"):
+    return "-" if v is None else spec % v
+
+
+def markdown(result):
+    m = result["machine"]
+    lines = ["# Benchmarks: fio and iperf3 through the seL4 path", "",
+             "Machine: %s, %d CPUs, %s, kernel %s; load average %s at the "
+             "start, %s at the end; %s; fio %s, iperf3 %s; %s, %d round(s) "
+             "in turns, medians. Backing file: %s (QEMU cache=%s, aio=%s)."
+             % (m["cpu_model"], m["cpus"], m["memory"], m["kernel"],
+                m["load_start"], m["load_end"], m["date"], m["fio"],
+                m["iperf3"], "quick" if m["quick"] else "full", m["rounds"],
+                m["disk"], m["cache"], m["aio"]), ""]
+    lines += ["| workload | mode | IOPS | MB/s | p50 µs | p99 µs | "
+              "CPU µs/op | vs limit | doorbells/op | notifies/op |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rat = result["ratios"]
+    for wl in BLOCK:
+        if wl not in result["workloads"]:
+            continue
+        for mode in ALL_MODES:
+            r = result["workloads"][wl][mode]
+            vs = rat[wl].get(mode + "_vs_limit")
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |"
+                         % (wl, mode if mode != "limit" else
+                            "limit (fio %s)" % m["limit_engine"],
+                            fmt(r["iops"], "%.0f"), fmt(r["mbps"]),
+                            fmt(r["lat_p50_us"]), fmt(r["lat_p99_us"]),
+                            fmt(r["cpu_us_per_op"], "%.2f"),
+                            fmt(vs, "%.2f"),
+                            fmt(r.get("doorbells_per_op"), "%.2f"),
+                            fmt(r.get("notifies_per_op"), "%.2f")))
+    lines += ["", "| workload | mode | Gbit/s A→B | Gbit/s B→A | "
+              "frames/s | RTT p50 µs | RTT p99 µs | CPU µs/frame | "
+              "vs limit A→B | vs limit B→A |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for wl in NET:
+        if wl not in result["workloads"]:
+            continue
+        for mode in ALL_MODES:
+            r = result["workloads"][wl][mode]
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |"
+                         % (wl, mode if mode != "limit" else "limit (veth)",
+                            fmt(r["gbps"], "%.2f"),
+                            fmt(r["reverse"]["gbps"], "%.2f"),
+                            fmt(r["iops"], "%.0f"),
+                            fmt(r["lat_p50_us"], "%.0f"),
+                            fmt(r["lat_p99_us"], "%.0f"),
+                            fmt(r["cpu_us_per_op"], "%.2f"),
+                            fmt(rat[wl].get(mode + "_vs_limit"), "%.2f"),
+                            fmt(rat[wl].get("reverse_%s_vs_limit" % mode),
+                                "%.2f")))
+    lines += ["", "uring / thread: " + ", ".join(
+        "%s %s" % (wl, fmt(rat[wl]["uring_vs_thread"], "%.2f×"))
+        for wl in result["workloads"]), ""]
+    lines += ["Targets:", ""]
+    for t in result["targets"]:
+        lines.append("- %s = %s (want ≥ %.1f): %s" %
+                     (t["target"], fmt(t["value"], "%.2f"), t["want"],
+                      "met" if t["met"] else "**missed**"))
+    lines += ["", "Batch sizes the accelerator served (passes of 1, 2-3, "
+              "4-7, 8-15, 16-31, 32 requests; all rounds):", ""]
+    for wl, modes in result["workloads"].items():
+        for mode in MODES:
+            h = modes[mode].get("batch_hist")
+            if h:
+                lines.append("- %s %s: %s" % (wl, mode, h))
+    lines.append("")
+    lines.append("Cost: %s." % m["perf"])
+    return "\n".join(lines) + "\n"
+
+
+def plots(result, out):
+    """IOPS and latency per mode, throughput per mode (gnuplot PNGs)."""
+    if not shutil.which("gnuplot"):
+        log("gnuplot not found: no plots")
+        return []
+    wls = [w for w in BLOCK if w in result["workloads"]]
+    nets = [w for w in NET if w in result["workloads"]]
+    dat = os.path.join(out, "plot-data")
+    os.makedirs(dat, exist_ok=True)
+
+    def table(name, rows, header):
+        path = os.path.join(dat, name)
+        with open(path, "w") as f:
+            f.write("# " + " ".join(header) + "\n")
+            for row in rows:
+                f.write(" ".join("NaN" if v is None else str(v)
+                                 for v in row) + "\n")
+        return path
+
+    W = result["workloads"]
+    iops = table("iops.dat", [[w] + [W[w][m]["iops"] for m in ALL_MODES]
+                              for w in wls], ["workload"] + ALL_MODES)
+    lat = table("latency.dat",
+                [[w + "-" + p] + [W[w][m]["lat_%s_us" % p] for m in ALL_MODES]
+                 for w in ("randread4k_qd1", "randread4k_qd32") if w in W
+                 for p in ("p50", "p99")], ["workload"] + ALL_MODES)
+    thr = table("throughput.dat",
+                [[w + "-MB/s"] + [W[w][m]["mbps"] for m in ALL_MODES]
+                 for w in ("seqread128k", "seqwrite128k") if w in W] +
+                [[w + ("-rev" if rev else "") + "-Mbit/s"] +
+                 [(W[w][m]["reverse"] if rev else W[w][m])["gbps"] * 1000
+                  for m in ALL_MODES] for w in nets for rev in (False, True)],
+                ["workload"] + ALL_MODES)
+    cols = ", ".join("'%s' using %d:xtic(1) title '%s'" %
+                     (p, i + 2, m) for i, m in enumerate(ALL_MODES)
+                     for p in ["%FILE%"])
+    m = result["machine"]
+    sub = "%s, %d CPUs, load %s" % (m["cpu_model"], m["cpus"],
+                                    m["load_start"])
+    made = []
+    for png, path, title, ylabel, log_y in (
+            ("block-iops.png", iops, "fio IOPS per mode", "IOPS", True),
+            ("block-latency.png", lat, "fio latency per mode (µs)", "µs",
+             True),
+            ("throughput.png", thr, "Throughput per mode: fio MB/s, "
+             "iperf3 Mbit/s", "MB/s or Mbit/s", True)):
+        script = """
+set terminal pngcairo size 1100,500 font ",10"
+set output '%s'
+set title "%s\\n{/*0.8 %s}"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set key outside right top
+set ylabel '%s'
+set grid ytics
+%s
+set xtics rotate by -20
+plot %s
+""" % (os.path.join(out, png), title, sub, ylabel,
+       "set logscale y" if log_y else "", cols.replace("%FILE%", path))
+        r = subprocess.run(["gnuplot"], input=script, text=True,
+                           capture_output=True)
+        if r.returncode != 0:
+            log("gnuplot %s: %s" % (png, r.stderr.strip()))
+        else:
+            made.append(png)
+    return made
+
+
+def machine_info(args, perf_note):
+    def first_line(cmd):
+        try:
+            return run(cmd).stdout.splitlines()[0].strip()
+        except Exception:
+            return None
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return {
+        "kernel": platform.release(), "arch": platform.machine(),
+        "cpus": os.cpu_count(), "cpu_model": cpu,
+        "memory": "%.0f GiB" % (mem / 2**30),
+        "load_start": "%.2f" % os.getloadavg()[0],
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "fio": first_line(["fio", "--version"]),
+        "iperf3": first_line(["iperf3", "--version"]),
+        "qemu": first_line([args.qemu, "--version"]),
+        "git": first_line(["git", "-C", os.path.dirname(__file__),
+                           "rev-parse", "--short", "HEAD"]),
+        "quick": args.quick, "rounds": args.rounds,
+        "runtime_s": args.runtime, "net_seconds": args.net_seconds,
+        "perf": perf_note,
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--qemu", required=True)
+    ap.add_argument("--engine", required=True, help="sel4sim.so")
+    ap.add_argument("--bridge", required=True, help="sel4-net-bridge")
+    ap.add_argument("--out", default="bench/results")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--rounds", type=int)
+    ap.add_argument("--real-file", metavar="PATH",
+                    help="also run the block jobs on a file on a real disk "
+                         "(cache=none), with aio=io_uring and aio=native")
+    ap.add_argument("--only", choices=["block", "net"])
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("run-bench: needs root (network namespaces)")
+    for p in (args.qemu, args.engine, args.bridge):
+        if not os.path.exists(p):
+            sys.exit("run-bench: %s does not exist (./run bench builds it)"
+                     % p)
+    args.rounds = args.rounds or (1 if args.quick else 3)
+    args.runtime = 2 if args.quick else 5
+    args.net_seconds = 2 if args.quick else 5
+    args.perf, perf_note = perf_works()
+    os.makedirs(args.out, exist_ok=True)
+    info = machine_info(args, perf_note)
+    info.update({"disk": "tmpfs (/dev/shm), %d MiB" % DISK_MB,
+                 "cache": "writeback", "aio": "io_uring",
+                 "limit_engine": "io_uring"})
+    log("== machine: %s, %d CPUs, load %s; %s" %
+        (info["cpu_model"], info["cpus"], info["load_start"], perf_note))
+    workloads = {}
+    tmpdir = tempfile.mkdtemp(prefix="sel4-bench-", dir="/dev/shm")
+    try:
+        if args.only != "net":
+            disk = os.path.join(tmpdir, "disk.img")
+            prepare_disk(disk, 0)
+            log("== fio through the seL4 path vs fio io_uring (tmpfs)")
+            blk = Block(args, disk, "writeback", "io_uring", "io_uring", 0)
+            workloads.update(run_block(args, blk, list(BLOCK)))
+            os.unlink(disk)
+        if args.only != "block":
+            log("== iperf3 through the seL4 path vs veth")
+            workloads.update(run_net(args))
+        real = {}
+        if args.real_file:
+            prepare_disk(args.real_file, 1)
+            for aio, lim in (("io_uring", "io_uring"), ("native", "libaio")):
+                log("== real file %s: cache=none, aio=%s vs fio %s" %
+                    (args.real_file, aio, lim))
+                blk = Block(args, args.real_file, "none", aio, lim, 1)
+                w = run_block(args, blk, list(BLOCK))
+                real["aio=" + aio] = {"workloads": w, "ratios": ratios(w)}
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    info["load_end"] = "%.2f" % os.getloadavg()[0]
+    rat = ratios(workloads)
+    result = {"machine": info, "workloads": workloads, "ratios": rat,
+              "targets": targets(workloads, rat)}
+    if real:
+        result["real_file"] = dict(real, path=args.real_file)
+    with open(os.path.join(args.out, "latest.json"), "w") as f:
+        json.dump(result, f, indent=1)
+        f.write("\n")
+    md = markdown(result)
+    with open(os.path.join(args.out, "latest.md"), "w") as f:
+        f.write(md)
+    made = plots(result, args.out)
+    log("")
+    log(md)
+    log("wrote %s/latest.json, latest.md, %s" % (args.out, ", ".join(made)))
+
+
+if __name__ == "__main__":
+    main()
