@@ -301,24 +301,38 @@ static bool sel4_serve_until_empty(Sel4State *s, unsigned batch)
     return served;
 }
 
+/*
+ * poll-us: the VMM is likely to send more soon, and looking at the queue
+ * is cheaper than sleeping and being woken.  We look from a BH, once per
+ * main loop iteration, instead of spinning in here: the devices' own
+ * handlers (ioeventfds, block and network completions, the MSIs they
+ * raise) run in this same thread, and a spin would hold them up for the
+ * whole window (a request the VMM sends *because* of them could not come).
+ */
+static void sel4_poll_bh(void *opaque)
+{
+    Sel4State *s = opaque;
+
+    if (vso_queue_pending(&s->rpc.req) > 0) {
+        if (sel4_serve(s, s->batch)) {
+            /* the doorbells of what we took find nothing: not a storm */
+            sel4_doorbell_done(s, 0, true);
+        }
+    } else if (get_clock() < s->poll_deadline) {
+        qemu_bh_schedule(s->poll_bh);
+    }
+}
+
 bool sel4_serve(Sel4State *s, unsigned batch)
 {
-    int64_t deadline;
     bool served = sel4_serve_until_empty(s, batch);
 
-    /*
-     * poll-us: the VMM is likely to send more soon; looking at the queue
-     * for a while is cheaper than sleeping and being woken.
-     */
-    if (s->poll_us) {
-        deadline = get_clock() + s->poll_us * SCALE_US;
-        while (get_clock() < deadline) {
-            if (vso_queue_pending(&s->rpc.req) > 0 &&
-                sel4_serve_until_empty(s, batch)) {
-                deadline = get_clock() + s->poll_us * SCALE_US;
-                served = true;
-            }
-            cpu_relax();
+    if (s->poll_us && !s->thread_running) {
+        if (served) {
+            s->poll_deadline = get_clock() + s->poll_us * SCALE_US;
+        }
+        if (get_clock() < s->poll_deadline) {
+            qemu_bh_schedule(s->poll_bh);
         }
     }
     return served;
@@ -499,5 +513,6 @@ void sel4_events_init(Sel4State *s)
 {
     qemu_mutex_init(&s->evt_lock);
     s->evt_bh = qemu_bh_new(sel4_events_bh, s);
+    s->poll_bh = qemu_bh_new(sel4_poll_bh, s);
     s->evt_retry = timer_new_ns(QEMU_CLOCK_REALTIME, sel4_events_bh, s);
 }

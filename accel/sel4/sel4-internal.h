@@ -178,6 +178,10 @@ typedef struct Sel4State {
     int64_t evt_full_since;     /* devevt full since (realtime ns), or 0 */
     bool evt_full_logged;
 
+    /* poll-us (sel4-dispatch.c): look at the queue until then */
+    QEMUBH *poll_bh;
+    int64_t poll_deadline;
+
     /* loops (sel4-loop.c) */
     QemuThread thread;
     int thread_ctl_fd;          /* wakes the thread: kick or stop */
