@@ -94,6 +94,37 @@ def perf_parse(path):
     return counts
 
 
+def perf_record_cmd(data):
+    """Sample a command and its children (QEMU, its io_uring workers)."""
+    return ["perf", "record", "-q", "-e", "cpu-clock", "-F", "2000", "-g",
+            "-o", data, "--"]
+
+
+def perf_summary(data, out, title):
+    """Where the CPU went: by process and library, then by symbol."""
+    with open(out, "w") as f:
+        f.write("# %s\n# perf record -e cpu-clock (software clock: no "
+                "hardware counters here), callers folded\n" % title)
+        # the accelerator's and the RPC library's own functions in QEMU
+        r = subprocess.run(["perf", "report", "-i", data, "--stdio",
+                            "--no-children", "-g", "none", "--comm",
+                            "qemu-system-aar", "--sort", "sym"],
+                           capture_output=True, text=True)
+        share = sum(float(l.split("%")[0]) for l in r.stdout.splitlines()
+                    if "%" in l and not l.startswith("#") and
+                    ("sel4_" in l or "vso_" in l))
+        f.write("# samples in QEMU's sel4_*/vso_* functions (the "
+                "accelerator, the RPC queues): %.2f%% of QEMU's\n" % share)
+        for sort, n in (("comm,dso", 25), ("comm,sym", 60)):
+            r = subprocess.run(["perf", "report", "-i", data, "--stdio",
+                                "--no-children", "-g", "none", "--sort",
+                                sort], capture_output=True, text=True)
+            rows = [l for l in r.stdout.splitlines()
+                    if l.strip() and not l.startswith("#")]
+            f.write("\n## by %s (top %d)\n" % (sort, n))
+            f.write("\n".join(rows[:n]) + "\n")
+
+
 # ---- block ----------------------------------------------------------------
 
 class Block:
@@ -124,14 +155,16 @@ class Block:
                       "--sel4_aio=" + self.aio,
                       "--sel4_stats=" + stats]
 
-    def once(self, wl, mode, tmp):
+    def once(self, wl, mode, tmp, profile=None):
         stats = os.path.join(tmp, "stats.json")
         perf_out = os.path.join(tmp, "perf.csv")
         for p in (stats, perf_out):
             if os.path.exists(p):
                 os.unlink(p)
         cmd = self.fio_cmd(wl, mode, stats)
-        if self.args.perf:
+        if profile:
+            cmd = perf_record_cmd(profile) + cmd
+        elif self.args.perf:
             # fio and its children: the job, its QEMU
             cmd = ["perf", "stat", "-x,", "-e", "cycles,instructions",
                    "-o", perf_out, "--"] + cmd
@@ -232,10 +265,14 @@ class Veth:
 class Bridge:
     """sel4-net-bridge running for one measurement."""
 
-    def __init__(self, args, mode):
+    def __init__(self, args, mode, profile=None):
         loop, poll_us = MODES[mode]
         self.cmd = [args.bridge, "--qemu", args.qemu, "--loop", loop,
                     "--poll-us", str(poll_us)]
+        self.profile = profile
+        if profile:
+            # perf passes the SIGTERM on to the bridge when it ends
+            self.cmd = perf_record_cmd(profile) + self.cmd
 
     def __enter__(self):
         self.p = subprocess.Popen(self.cmd, stdout=subprocess.PIPE,
@@ -252,9 +289,10 @@ class Bridge:
     def stop(self):
         self.p.send_signal(signal.SIGTERM)
         out, err = self.p.communicate(timeout=30)
-        if self.p.returncode != 0:
+        lines = [l for l in out.splitlines() if l.startswith("{")]
+        if (self.p.returncode != 0 and not self.profile) or not lines:
             raise RuntimeError("sel4-net-bridge: %s" % err.strip())
-        return json.loads(out.strip().splitlines()[-1])
+        return json.loads(lines[-1])
 
     def __exit__(self, *exc):
         if self.p.poll() is None:
@@ -302,7 +340,7 @@ def iperf3_result(d, streams):
             "lat_p99_us": pick(0.99)}
 
 
-def net_once(args, wl, mode, reverse):
+def net_once(args, wl, mode, reverse, profile=None):
     streams = NET[wl]
     if mode == "limit":
         with Veth() as v:
@@ -311,9 +349,10 @@ def net_once(args, wl, mode, reverse):
         res["iops"] = None      # no frame counter on a veth
         res["cpu_us_per_op"] = None  # nothing forwards: no path process
         return res
-    with Bridge(args, mode) as br:
+    with Bridge(args, mode, profile) as br:
         d = iperf3(br.ns, br.ip, streams, reverse, args.net_seconds)
         st = br.stop()
+
     if st["protocol_errors"]:
         raise RuntimeError("%s %s: %d protocol errors" %
                            (wl, mode, st["protocol_errors"]))
@@ -584,6 +623,32 @@ plot %s
     return made
 
 
+def profile(args, tmpdir):
+    """One extra run of the target workloads in loop=uring, sampled."""
+    data = os.path.join(tmpdir, "perf.data")
+    log("== profiles (perf record -e cpu-clock) of the target workloads")
+    disk = os.path.join(tmpdir, "disk.img")
+    prepare_disk(disk, 0)
+    blk = Block(args, disk, "writeback", "io_uring", "io_uring", 0)
+    for mode in ("thread", "uring"):
+        r = blk.once("randread4k_qd32", mode, tmpdir, profile=data)
+        name = "profile-randread4k_qd32-%s.txt" % mode
+        perf_summary(data, os.path.join(args.out, name),
+                     "fio randread 4k QD32 through loop=%s: %.0f IOPS; "
+                     "fio (the guest) and QEMU with its threads" %
+                     (mode, r["iops"]))
+        log("  wrote %s (%.0f IOPS)" % (name, r["iops"]))
+    os.unlink(disk)
+    for mode in ("thread", "uring"):
+        r = net_once(args, "iperf3_tcp1", mode, False, profile=data)
+        name = "profile-iperf3_tcp1-%s.txt" % mode
+        perf_summary(data, os.path.join(args.out, name),
+                     "iperf3 1 stream A->B through loop=%s: %.2f Gbit/s; "
+                     "sel4-net-bridge (the guest) and QEMU with its threads"
+                     % (mode, r["gbps"]))
+        log("  wrote %s (%.2f Gbit/s)" % (name, r["gbps"]))
+
+
 def machine_info(args, perf_note):
     def first_line(cmd):
         try:
@@ -626,6 +691,9 @@ def main():
                     help="also run the block jobs on a file on a real disk "
                          "(cache=none), with aio=io_uring and aio=native")
     ap.add_argument("--only", choices=["block", "net"])
+    ap.add_argument("--profile", action="store_true",
+                    help="also sample the target workloads in loop=thread "
+                         "and uring with perf (profile-*.txt)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run-bench: needs root (network namespaces)")
@@ -666,6 +734,8 @@ def main():
                 blk = Block(args, args.real_file, "none", aio, lim, 1)
                 w = run_block(args, blk, list(BLOCK))
                 real["aio=" + aio] = {"workloads": w, "ratios": ratios(w)}
+        if args.profile:
+            profile(args, tmpdir)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
     info["load_end"] = "%.2f" % os.getloadavg()[0]
