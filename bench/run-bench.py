@@ -37,6 +37,9 @@ MODES = {
     "uring_poll": ("uring", 50),
 }
 ALL_MODES = list(MODES) + ["limit"]
+# iperf3 only: loop=uring without the guest's checksum/TSO offloads
+PLAIN = "uring_plain"
+NET_MODES = ALL_MODES + [PLAIN]
 
 BLOCK = {
     # name: (fio rw, block size, iodepth)
@@ -266,9 +269,12 @@ class Bridge:
     """sel4-net-bridge running for one measurement."""
 
     def __init__(self, args, mode, profile=None):
-        loop, poll_us = MODES[mode]
+        loop, poll_us = MODES["uring" if mode == PLAIN else mode]
         self.cmd = [args.bridge, "--qemu", args.qemu, "--loop", loop,
                     "--poll-us", str(poll_us)]
+        if mode != PLAIN:
+            # as a Linux guest: checksum and TSO offloads both ways
+            self.cmd.append("--offloads")
         self.profile = profile
         if profile:
             # perf passes the SIGTERM on to the bridge when it ends
@@ -362,6 +368,9 @@ def net_once(args, wl, mode, reverse, profile=None):
         # frames through the guest, either way, per second of the span
         "iops": frames / st["seconds"],
         "cpu_us_per_op": (st["qemu_cpu_us"] + st["sim_cpu_us"]) / frames,
+        # frames are 64 KiB with TSO, 1.5 KB without: per MB compares
+        "cpu_us_per_mb": (st["qemu_cpu_us"] + st["sim_cpu_us"]) /
+        ((st["tx_bytes"] + st["rx_bytes"]) / 1e6),
         "qemu_cpu_us": st["qemu_cpu_us"], "sim_cpu_us": st["sim_cpu_us"],
         "frames": frames,
         "doorbells_per_op": (st["vmm_doorbells_out"] +
@@ -408,12 +417,12 @@ def run_block(args, blk, workloads):
 
 def run_net(args):
     res = {}
-    samples = {(wl, rev): {m: [] for m in ALL_MODES}
+    samples = {(wl, rev): {m: [] for m in NET_MODES}
                for wl in NET for rev in (False, True)}
     for rnd in range(args.rounds):
         for wl in NET:
             for rev in (False, True):
-                for m in ALL_MODES:
+                for m in NET_MODES:
                     r = net_once(args, wl, m, rev)
                     samples[(wl, rev)][m].append(r)
                     log("  round %d %-12s %-3s %-10s %6.2f Gbit/s "
@@ -425,7 +434,7 @@ def run_net(args):
                          if r["cpu_us_per_op"] is not None else "-"))
     for wl in NET:
         res[wl] = {}
-        for m in ALL_MODES:
+        for m in NET_MODES:
             fwd = combine(samples[(wl, False)][m])
             fwd["reverse"] = combine(samples[(wl, True)][m])
             res[wl][m] = fwd
@@ -452,10 +461,13 @@ def ratios(workloads):
         for m in MODES:
             out[wl][m + "_vs_limit"] = ratio(modes[m][key], lim)
         if wl.startswith("iperf3"):
-            rv = {m: modes[m]["reverse"]["gbps"] for m in ALL_MODES}
+            out[wl][PLAIN + "_vs_limit"] = ratio(modes[PLAIN][key], lim)
+            out[wl]["uring_vs_" + PLAIN] = ratio(modes["uring"][key],
+                                                 modes[PLAIN][key])
+            rv = {m: modes[m]["reverse"]["gbps"] for m in NET_MODES}
             out[wl]["reverse_uring_vs_thread"] = ratio(rv["uring"],
                                                        rv["thread"])
-            for m in MODES:
+            for m in list(MODES) + [PLAIN]:
                 out[wl]["reverse_%s_vs_limit" % m] = ratio(rv[m],
                                                            rv["limit"])
     return out
@@ -514,21 +526,24 @@ def markdown(result):
                             fmt(r.get("notifies_per_op"), "%.2f")))
     lines += ["", "| workload | mode | Gbit/s A→B | Gbit/s B→A | "
               "frames/s | RTT p50 µs | RTT p99 µs | CPU µs/frame | "
-              "vs limit A→B | vs limit B→A |",
-              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "CPU µs/MB | vs limit A→B | vs limit B→A |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for wl in NET:
         if wl not in result["workloads"]:
             continue
-        for mode in ALL_MODES:
+        for mode in NET_MODES:
             r = result["workloads"][wl][mode]
-            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |"
-                         % (wl, mode if mode != "limit" else "limit (veth)",
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s "
+                         "| %s |"
+                         % (wl, {"limit": "limit (veth)",
+                                 PLAIN: "uring, no offloads"}.get(mode, mode),
                             fmt(r["gbps"], "%.2f"),
                             fmt(r["reverse"]["gbps"], "%.2f"),
                             fmt(r["iops"], "%.0f"),
                             fmt(r["lat_p50_us"], "%.0f"),
                             fmt(r["lat_p99_us"], "%.0f"),
                             fmt(r["cpu_us_per_op"], "%.2f"),
+                            fmt(r.get("cpu_us_per_mb"), "%.1f"),
                             fmt(rat[wl].get(mode + "_vs_limit"), "%.2f"),
                             fmt(rat[wl].get("reverse_%s_vs_limit" % mode),
                                 "%.2f")))
@@ -543,10 +558,30 @@ def markdown(result):
     lines += ["", "Batch sizes the accelerator served (passes of 1, 2-3, "
               "4-7, 8-15, 16-31, 32 requests; all rounds):", ""]
     for wl, modes in result["workloads"].items():
-        for mode in MODES:
+        for mode in [m for m in NET_MODES if m in modes and m != "limit"]:
             h = modes[mode].get("batch_hist")
             if h:
                 lines.append("- %s %s: %s" % (wl, mode, h))
+    real = result.get("real_file")
+    if real:
+        lines += ["", "Real file %s (QEMU cache=none; limit: fio with "
+                  "direct=1), IOPS, µs p50/p99 and vs limit:" % real["path"],
+                  "", "| workload | QEMU aio | " + " | ".join(ALL_MODES) +
+                  " |", "|---|---|" + "---:|" * len(ALL_MODES)]
+        for wl in BLOCK:
+            for aio in ("aio=io_uring", "aio=native"):
+                w = real[aio]["workloads"][wl]
+                rt = real[aio]["ratios"][wl]
+                lines.append("| %s | %s | %s |" % (wl, aio, " | ".join(
+                    "%s (%s/%s µs%s)" % (
+                        fmt(w[mo]["iops"], "%.0f"),
+                        fmt(w[mo]["lat_p50_us"], "%.0f"),
+                        fmt(w[mo]["lat_p99_us"], "%.0f"),
+                        "" if mo == "limit" else
+                        ", " + fmt(rt.get(mo + "_vs_limit"), "%.2f"))
+                    for mo in ALL_MODES)))
+        lines.append("")
+        lines.append("(limit with aio=native: fio's libaio engine)")
     lines.append("")
     lines.append("Cost: %s." % m["perf"])
     return "\n".join(lines) + "\n"

@@ -19,11 +19,16 @@
  * Used by the iperf3 benchmark (bench/run-bench.py); needs root.
  *
  * usage: sel4-net-bridge --qemu PATH [--loop thread|aio|uring]
- *                        [--poll-us N] [--mrg-rxbuf]
+ *                        [--poll-us N] [--mrg-rxbuf] [--offloads] [--check]
+ *
+ * --check is its test: pings and a TCP echo (SHA-256 on both ends) from A
+ * to B and back through the bridge, frame sizes as the offloads say
+ * (bigger than an MTU only with TSO), no protocol errors; TAP output.
  */
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -40,6 +45,8 @@ static char *opt_qemu;
 static char *opt_loop;
 static int opt_poll_us;
 static gboolean opt_mrg;
+static gboolean opt_offloads;
+static gboolean opt_check;
 
 static const GOptionEntry entries[] = {
     { "qemu", 0, 0, G_OPTION_ARG_FILENAME, &opt_qemu,
@@ -50,6 +57,12 @@ static const GOptionEntry entries[] = {
       "the accelerator's poll-us (default 0)", "N" },
     { "mrg-rxbuf", 0, 0, G_OPTION_ARG_NONE, &opt_mrg,
       "negotiate VIRTIO_NET_F_MRG_RXBUF", NULL },
+    { "offloads", 0, 0, G_OPTION_ARG_NONE, &opt_offloads,
+      "checksum and TSO offloads, as a Linux guest negotiates them "
+      "(passed through a tap with IFF_VNET_HDR)", NULL },
+    { "check", 0, 0, G_OPTION_ARG_NONE, &opt_check,
+      "instead of waiting for a signal: ping and a TCP echo across, "
+      "checked (TAP output), then exit", NULL },
     { NULL }
 };
 
@@ -90,11 +103,13 @@ static void span_mark(Span *sp, VmmSimQemu *q, VmmSim *sim, VirtioNet *n)
 }
 
 static void print_stats(const Span *a, const Span *b,
-                        const VmmSimAccelStats *acc, bool bridged)
+                        const VmmSimAccelStats *acc, uint64_t features,
+                        bool bridged)
 {
     g_autofree char *accel = vmm_sim_accel_stats_json(acc);
 
-    printf("{\"loop\": \"%s\", \"poll_us\": %d, \"bridged\": %s, "
+    printf("{\"loop\": \"%s\", \"poll_us\": %d, \"offloads\": %s, "
+           "\"features\": \"0x%" PRIx64 "\", \"bridged\": %s, "
            "\"seconds\": %.3f, "
            "\"tx_frames\": %" PRIu64 ", \"tx_bytes\": %" PRIu64 ", "
            "\"rx_frames\": %" PRIu64 ", \"rx_bytes\": %" PRIu64 ", "
@@ -106,7 +121,8 @@ static void print_stats(const Span *a, const Span *b,
            "\"vmm_doorbells_out\": %" PRIu64 ", "
            "\"vmm_doorbells_in\": %" PRIu64 ", "
            "\"protocol_errors\": %" PRIu64 ", \"accel\": %s}\n",
-           opt_loop, opt_poll_us, bridged ? "true" : "false",
+           opt_loop, opt_poll_us, opt_offloads ? "true" : "false", features,
+           bridged ? "true" : "false",
            (b->t - a->t) / 1e6,
            b->net.tx_frames - a->net.tx_frames,
            b->net.tx_bytes - a->net.tx_bytes,
@@ -124,6 +140,62 @@ static void print_stats(const Span *a, const Span *b,
     fflush(stdout);
 }
 
+static int tap_n, tap_failed;
+
+static void tap_ok(bool ok, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+static void tap_ok(bool ok, const char *fmt, ...)
+{
+    g_autofree char *msg = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    printf("%sok %d - %s\n", ok ? "" : "not ", ++tap_n, msg);
+    tap_failed += !ok;
+}
+
+/* --check: traffic across the bridge, verified. */
+static bool self_check(NetLab *lab, VirtioNet *n, VmmSim *sim)
+{
+    const uint64_t tso = UINT64_C(1) << VIRTIO_NET_F_HOST_TSO4 |
+                         UINT64_C(1) << VIRTIO_NET_F_GUEST_TSO4;
+    g_autoptr(GError) perr = NULL, terr = NULL;
+    g_autofree char *rtts = NULL;
+    int status = 0;
+    NetLabTcp t;
+    VmmSimStats st;
+    bool tso_on = (n->pci.features & tso) == tso;
+    bool ok;
+
+    printf("1..5\n");
+    tap_ok(tso_on == !!opt_offloads && n->offloads == !!opt_offloads,
+           "features 0x%" PRIx64 ": TSO both ways %s, as asked",
+           n->pci.features, tso_on ? "on" : "off");
+    /* (the calls first: the messages read what they fill in) */
+    ok = net_lab_ping(lab, n, &rtts, &status, &perr);
+    tap_ok(ok, "ICMP echoes %s -> %s, RTT us: %s: %s", lab->ip[0],
+           lab->ip[1], rtts ? rtts : "", perr ? perr->message : "ok");
+    ok = net_lab_tcp_echo(lab, n, &t, &terr);
+    tap_ok(ok,
+           "TCP echo of %u bytes, sha256 %.16s... sent, %.16s... and "
+           "%.16s... received: %s", NET_LAB_TCP_BYTES, t.want, t.srv_sha,
+           t.cli_sha, terr ? terr->message : "ok");
+    /* with TSO the stacks hand over segments larger than the MTU */
+    tap_ok(opt_offloads ? n->stats.tx_max_frame > VIRTIO_NET_MAX_FRAME &&
+                          n->stats.rx_max_frame > VIRTIO_NET_MAX_FRAME
+                        : n->stats.tx_max_frame <= VIRTIO_NET_MAX_FRAME &&
+                          n->stats.rx_max_frame <= VIRTIO_NET_MAX_FRAME,
+           "largest frames: %" PRIu64 " bytes to the device, %" PRIu64
+           " from it", n->stats.tx_max_frame, n->stats.rx_max_frame);
+    vmm_sim_get_stats(sim, &st);
+    tap_ok(!st.protocol_errors && !n->stats.rx_dropped,
+           "%" PRIu64 " protocol errors, %" PRIu64 " frames dropped",
+           st.protocol_errors, n->stats.rx_dropped);
+    return !tap_failed;
+}
+
 static int run(const char *dir)
 {
     g_autofree char *sock = g_build_filename(dir, "vmm.sock", NULL);
@@ -133,7 +205,7 @@ static int run(const char *dir)
     g_autofree char *netdev = NULL;
     g_autoptr(GError) err = NULL;
     VmmSimConfig cfg = { .socket_path = sock };
-    VirtioNetConfig ncfg = { .mrg_rxbuf = opt_mrg };
+    VirtioNetConfig ncfg = { .mrg_rxbuf = opt_mrg, .offloads = opt_offloads };
     VmmSimAccelStats acc;
     VirtioNet n = { 0 };
     VmmSimQemu q = { 0 };
@@ -144,9 +216,11 @@ static int run(const char *dir)
     Span a, b;
     VmmSim *sim = NULL;
     bool up = false, bridged = false;
+    uint64_t features = 0;
     int ret = 1;
 
     net_lab_init(&lab, "s4b", "b");
+    lab.vnet_hdr = opt_offloads;
     if (!net_lab_setup(&lab, &err)) {
         goto out;
     }
@@ -175,7 +249,14 @@ static int run(const char *dir)
         goto out;
     }
     up = true;
-    if (!net_lab_configure(&lab, n.mac, &err)) {
+    features = n.pci.features;
+    if ((opt_offloads &&
+         !net_lab_tap_offloads(&lab, virtio_net_tap_offloads(&n), &err)) ||
+        !net_lab_configure(&lab, n.mac, &err)) {
+        goto out;
+    }
+    if (opt_check) {
+        ret = self_check(&lab, &n, sim) ? 0 : 1;
         goto out;
     }
     span_mark(&a, &q, sim, &n);
@@ -194,12 +275,12 @@ out:
     }
     vmm_sim_qemu_stop(&q, NULL, NULL);
     net_lab_cleanup(&lab);
-    if (up && ret == 0) {
+    if (up && ret == 0 && !opt_check) {
         if (!vmm_sim_accel_stats_read(trace, &acc)) {
             fprintf(stderr, "sel4-net-bridge: no accelerator counters in "
                     "QEMU's trace\n");
         }
-        print_stats(&a, &b, &acc, bridged);
+        print_stats(&a, &b, &acc, features, bridged);
     }
     vmm_sim_free(sim);
     unlink(trace);

@@ -65,13 +65,18 @@ static bool net_enter(const char *ns, int back)
     return r;
 }
 
-static int net_tap_open(const char *name)
+/* With @vnet_hdr, every frame carries a 12-byte virtio_net_hdr. */
+static int net_tap_open(const char *name, bool vnet_hdr)
 {
-    struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI };
+    struct ifreq ifr = {
+        .ifr_flags = IFF_TAP | IFF_NO_PI | (vnet_hdr ? IFF_VNET_HDR : 0),
+    };
     int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+    int hdr_len = VIRTIO_NET_HDR_LEN;
 
     g_strlcpy(ifr.ifr_name, name, sizeof(ifr.ifr_name));
-    if (fd >= 0 && ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    if (fd >= 0 && (ioctl(fd, TUNSETIFF, &ifr) < 0 ||
+                    (vnet_hdr && ioctl(fd, TUNSETVNETHDRSZ, &hdr_len) < 0))) {
         close(fd);
         return -1;
     }
@@ -82,7 +87,7 @@ static int net_tap_open(const char *name)
  * A tap that belongs to namespace @ns: the tun device is created in the
  * namespace of whoever opens /dev/net/tun, so open it from inside.
  */
-static int net_tap_open_in(const char *ns, const char *name)
+static int net_tap_open_in(const char *ns, const char *name, bool vnet_hdr)
 {
     int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     int fd = -1;
@@ -91,7 +96,7 @@ static int net_tap_open_in(const char *ns, const char *name)
         return -1;
     }
     if (net_enter(ns, -1)) {
-        fd = net_tap_open(name);
+        fd = net_tap_open(name, vnet_hdr);
         /* staying in A would move the whole process there */
         if (!net_enter(NULL, self)) {
             abort();
@@ -124,11 +129,22 @@ bool net_lab_setup(NetLab *l, GError **errp)
         !net_sh(errp, "ip netns add %s", l->ns[1])) {
         return false;
     }
-    l->tap_fd = net_tap_open_in(l->ns[0], l->tap[0]);
+    l->tap_fd = net_tap_open_in(l->ns[0], l->tap[0], l->vnet_hdr);
     if (l->tap_fd < 0) {
         g_set_error(errp, VMM_SIM_ERROR, VMM_SIM_ERROR_FAILED,
                     "tap %s in %s: %s", l->tap[0], l->ns[0],
                     g_strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+bool net_lab_tap_offloads(NetLab *l, unsigned flags, GError **errp)
+{
+    if (l->tap_fd < 0 || ioctl(l->tap_fd, TUNSETOFFLOAD, flags) < 0) {
+        g_set_error(errp, VMM_SIM_ERROR, VMM_SIM_ERROR_FAILED,
+                    "TUNSETOFFLOAD 0x%x on %s: %s", flags, l->tap[0],
+                    l->tap_fd < 0 ? "no tap" : g_strerror(errno));
         return false;
     }
     return true;

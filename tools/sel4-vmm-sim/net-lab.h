@@ -42,6 +42,11 @@ typedef struct NetLab {
     char ip[2][16];
     unsigned port;              /* of the TCP echo server in B */
     int tap_fd;
+    /*
+     * Our tap with IFF_VNET_HDR (12-byte headers), for a driver with
+     * offloads; set between net_lab_init() and net_lab_setup().
+     */
+    bool vnet_hdr;
 } NetLab;
 
 /* A forked child's work, in its namespace; reports on fd @out. */
@@ -69,6 +74,11 @@ void net_lab_init(NetLab *l, const char *prefix, const char *tag);
  * namespaces and open our tap inside A.
  */
 bool net_lab_setup(NetLab *l, GError **errp);
+/*
+ * TUNSETOFFLOAD on our tap (TUN_F_* flags: what the kernel may hand us,
+ * see virtio_net_tap_offloads()); needs vnet_hdr.
+ */
+bool net_lab_tap_offloads(NetLab *l, unsigned flags, GError **errp);
 /* QEMU's -netdev value: a tap named l->tap[1], no scripts. */
 char *net_lab_netdev(const NetLab *l, const char *id);
 /*

@@ -14,15 +14,28 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/if_tun.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "virtio-net.h"
 
 #define NET_DEFAULT_QUEUE   256
+/* the default receive buffer: a whole plain frame */
 #define NET_TX_BUF_LEN      (VIRTIO_NET_HDR_LEN + VIRTIO_NET_MAX_FRAME)
+#define NET_OFFLOADS        (UINT64_C(1) << VIRTIO_NET_F_CSUM | \
+                             UINT64_C(1) << VIRTIO_NET_F_GUEST_CSUM | \
+                             UINT64_C(1) << VIRTIO_NET_F_GUEST_TSO4 | \
+                             UINT64_C(1) << VIRTIO_NET_F_GUEST_TSO6 | \
+                             UINT64_C(1) << VIRTIO_NET_F_HOST_TSO4 | \
+                             UINT64_C(1) << VIRTIO_NET_F_HOST_TSO6)
+#define NET_TSO             (UINT64_C(1) << VIRTIO_NET_F_GUEST_TSO4 | \
+                             UINT64_C(1) << VIRTIO_NET_F_GUEST_TSO6 | \
+                             UINT64_C(1) << VIRTIO_NET_F_HOST_TSO4 | \
+                             UINT64_C(1) << VIRTIO_NET_F_HOST_TSO6)
 /* the device config space (virtio 1.x 5.1.4) */
 #define NET_CFG_MAC         0
 #define NET_CFG_STATUS      6
@@ -101,7 +114,8 @@ static bool net_alloc_queues(VirtioNet *n, GError **errp)
     GuestAlloc *mem = n->pci.mem;
 
     n->rx_bufs = net_alloc_bufs(mem, n->rxq.size, n->rx_buf_len);
-    n->tx_bufs = net_alloc_bufs(mem, n->txq.size, NET_TX_BUF_LEN);
+    n->tx_bufs = net_alloc_bufs(mem, n->txq.size,
+                                VIRTIO_NET_HDR_LEN + n->max_frame);
     if (!n->rx_bufs || !n->tx_bufs) {
         return net_fail(errp, "no guest RAM for the buffers");
     }
@@ -138,17 +152,24 @@ bool virtio_net_init(VirtioNet *n, VmmSim *sim, GuestAlloc *mem,
     memset(n, 0, sizeof(*n));
     qsize = cfg->queue_size ? cfg->queue_size : NET_DEFAULT_QUEUE;
     n->rx_buf_len = cfg->rx_buf_len ? cfg->rx_buf_len : NET_TX_BUF_LEN;
-    if (cfg->mrg_rxbuf) {
+    if (cfg->mrg_rxbuf || cfg->offloads) {
         wanted |= UINT64_C(1) << VIRTIO_NET_F_MRG_RXBUF;
+    }
+    if (cfg->offloads) {
+        wanted |= NET_OFFLOADS;
     }
     if (!virtio_pci_probe(&n->pci, sim, mem, index, mmio_next, errp) ||
         !virtio_pci_negotiate(&n->pci, wanted, errp)) {
         return false;
     }
     n->mrg = virtio_pci_has(&n->pci, VIRTIO_NET_F_MRG_RXBUF);
+    n->offloads = n->pci.features & NET_OFFLOADS;
+    n->max_frame = (n->pci.features & NET_TSO) ? VIRTIO_NET_MAX_GSO_FRAME
+                                               : VIRTIO_NET_MAX_FRAME;
+    n->rx_frame = g_malloc(n->max_frame);
     /* without merging, one buffer must hold the largest frame (5.1.6.3.1) */
     if (n->rx_buf_len <= VIRTIO_NET_HDR_LEN ||
-        (!n->mrg && n->rx_buf_len < NET_TX_BUF_LEN)) {
+        (!n->mrg && n->rx_buf_len < VIRTIO_NET_HDR_LEN + n->max_frame)) {
         return net_fail(errp, "receive buffers of %" PRIu32 " bytes are too "
                         "small%s", n->rx_buf_len,
                         n->mrg ? "" : " without MRG_RXBUF");
@@ -182,7 +203,25 @@ void virtio_net_destroy(VirtioNet *n)
     g_clear_pointer(&n->rx_bufs, g_free);
     g_clear_pointer(&n->tx_bufs, g_free);
     g_clear_pointer(&n->tx_free, g_free);
+    g_clear_pointer(&n->rx_frame, g_free);
     n->tx_nfree = 0;
+}
+
+unsigned virtio_net_tap_offloads(const VirtioNet *n)
+{
+    unsigned f = 0;
+
+    /* what the device takes from us: partial checksums, TSO frames */
+    if (virtio_pci_has(&n->pci, VIRTIO_NET_F_CSUM)) {
+        f |= TUN_F_CSUM;
+        if (virtio_pci_has(&n->pci, VIRTIO_NET_F_HOST_TSO4)) {
+            f |= TUN_F_TSO4;
+        }
+        if (virtio_pci_has(&n->pci, VIRTIO_NET_F_HOST_TSO6)) {
+            f |= TUN_F_TSO6;
+        }
+    }
+    return f;
 }
 
 bool virtio_net_link_up(VirtioNet *n, GError **errp)
@@ -246,20 +285,27 @@ static VirtioNetBuf *net_tx_peek(VirtioNet *n)
     return n->tx_nfree ? &n->tx_bufs[n->tx_free[n->tx_nfree - 1]] : NULL;
 }
 
-/* Hand the buffer net_tx_peek() gave, holding a @len-byte frame, over. */
-static bool net_tx_commit(VirtioNet *n, size_t len, GError **errp)
+/*
+ * Hand the buffer net_tx_peek() gave, holding a @len-byte frame, over;
+ * its header as it is when @hdr_set (a tap's), else an empty one.
+ */
+static bool net_tx_commit(VirtioNet *n, size_t len, bool hdr_set,
+                          GError **errp)
 {
     VirtioNetBuf *b = net_tx_peek(n);
     VirtqBuf vb = { .gpa = b->gpa, .len = VIRTIO_NET_HDR_LEN + len };
 
-    /* no offloads: flags, gso_type and num_buffers all 0 */
-    memset(b->host, 0, VIRTIO_NET_HDR_LEN);
+    if (!hdr_set) {
+        /* flags, gso_type and num_buffers all 0: nothing left to do */
+        memset(b->host, 0, VIRTIO_NET_HDR_LEN);
+    }
     if (virtq_add(&n->txq, &vb, 1, b, false) < 0) {
         return net_fail(errp, "transmit ring full with a buffer free");
     }
     n->tx_nfree--;
     n->stats.tx_frames++;
     n->stats.tx_bytes += len;
+    n->stats.tx_max_frame = MAX(n->stats.tx_max_frame, len);
     return true;
 }
 
@@ -297,7 +343,7 @@ bool virtio_net_send(VirtioNet *n, const void *frame, size_t len,
         return false;
     }
     memcpy(net_tx_peek(n)->host + VIRTIO_NET_HDR_LEN, frame, len);
-    return net_tx_commit(n, len, errp) && net_tx_kick(n, errp);
+    return net_tx_commit(n, len, false, errp) && net_tx_kick(n, errp);
 }
 
 /* ---- receive ---- */
@@ -305,7 +351,7 @@ bool virtio_net_send(VirtioNet *n, const void *frame, size_t len,
 /* Append @len bytes to the frame being gathered (dropped if too long). */
 static void net_rx_gather(VirtioNet *n, const uint8_t *p, size_t len)
 {
-    if (n->rx_have + len > sizeof(n->rx_frame)) {
+    if (n->rx_have + len > n->max_frame) {
         n->rx_overflow = true;
         return;
     }
@@ -320,6 +366,9 @@ static void net_rx_start(VirtioNet *n, const VirtioNetBuf *b, uint32_t len)
 
     n->rx_have = 0;
     n->rx_overflow = len < VIRTIO_NET_HDR_LEN;
+    if (!n->rx_overflow) {
+        memcpy(n->rx_hdr, b->host, VIRTIO_NET_HDR_LEN);
+    }
     if (n->mrg && !n->rx_overflow) {
         memcpy(&nbufs, b->host + NET_HDR_NUM_BUFFERS, sizeof(nbufs));
         nbufs = le16toh(nbufs);
@@ -359,6 +408,7 @@ static bool net_rx_take(VirtioNet *n, GError **errp)
         if (!n->rx_overflow && n->rx_have) {
             n->stats.rx_frames++;
             n->stats.rx_bytes += n->rx_have;
+            n->stats.rx_max_frame = MAX(n->stats.rx_max_frame, n->rx_have);
             return true;
         }
         n->stats.rx_dropped++;
@@ -404,17 +454,22 @@ ssize_t virtio_net_recv(VirtioNet *n, void *buf, size_t max, int timeout_ms,
 
 /* ---- bridge ---- */
 
-/* Frames from the tap into the transmit ring, one kick for all. */
+/*
+ * Frames from the tap into the transmit ring, one kick for all.  With
+ * offloads the tap puts its virtio_net_hdr in front: it is the device's.
+ */
 static int net_bridge_tx(VirtioNet *n, int tap_fd, GError **errp)
 {
+    size_t hdr = n->offloads ? 0 : VIRTIO_NET_HDR_LEN;
     VirtioNetBuf *b;
     int moved = 0;
     ssize_t r;
 
     net_tx_reap(n);
     while ((b = net_tx_peek(n))) {
-        /* straight into guest RAM behind the header */
-        r = read(tap_fd, b->host + VIRTIO_NET_HDR_LEN, VIRTIO_NET_MAX_FRAME);
+        /* straight into guest RAM, behind our header or with the tap's */
+        r = read(tap_fd, b->host + hdr,
+                 VIRTIO_NET_HDR_LEN - hdr + n->max_frame);
         if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
             break;
         }
@@ -423,7 +478,12 @@ static int net_bridge_tx(VirtioNet *n, int tap_fd, GError **errp)
                      r ? g_strerror(errno) : "end of file");
             return -1;
         }
-        if (!net_tx_commit(n, r, errp)) {
+        if (!hdr && r < (ssize_t)VIRTIO_NET_HDR_LEN) {
+            net_fail(errp, "a read of %zd bytes from the tap has no header",
+                     r);
+            return -1;
+        }
+        if (!net_tx_commit(n, r + hdr - VIRTIO_NET_HDR_LEN, !hdr, errp)) {
             return -1;
         }
         moved++;
@@ -437,8 +497,14 @@ static int net_bridge_rx(VirtioNet *n, int tap_fd, GError **errp)
     int moved = 0;
 
     while (net_rx_take(n, errp)) {
+        struct iovec iov[2] = {
+            { n->rx_hdr, VIRTIO_NET_HDR_LEN }, { n->rx_frame, n->rx_have },
+        };
+        int i = n->offloads ? 0 : 1;
+        ssize_t want = n->rx_have + (n->offloads ? VIRTIO_NET_HDR_LEN : 0);
+
         /* a tap takes a whole frame or nothing; a refused one is lost */
-        if (write(tap_fd, n->rx_frame, n->rx_have) != (ssize_t)n->rx_have) {
+        if (writev(tap_fd, iov + i, 2 - i) != want) {
             n->stats.rx_dropped++;
         }
         moved++;
