@@ -555,7 +555,7 @@ def markdown(result):
         lines.append("- %s = %s (want ≥ %.1f): %s" %
                      (t["target"], fmt(t["value"], "%.2f"), t["want"],
                       "met" if t["met"] else "**missed**"))
-    lines += ["", "Batch sizes the accelerator served (passes of 1, 2-3, "
+    lines += ["", "Batch sizes the accelerator served (passes of 0, 1, 2-3, "
               "4-7, 8-15, 16-31, 32 requests; all rounds):", ""]
     for wl, modes in result["workloads"].items():
         for mode in [m for m in NET_MODES if m in modes and m != "limit"]:

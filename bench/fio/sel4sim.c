@@ -25,9 +25,9 @@
  *
  * With sel4_stats, cleanup appends one JSON line: I/Os, QEMU's CPU time
  * from the first I/O to the end, the VMM's doorbells and MMIO requests
- * per I/O in that span, and the accelerator's own counters (requests,
- * passes, their batch-size histogram, doorbells) from QEMU's shutdown
- * trace (sel4_stats, sel4_batch_hist; those cover the bring-up too).
+ * per I/O in that span, and the accelerator's own counters over the same
+ * span (requests, passes and their batch-size histogram, doorbells,
+ * events; qom-get /machine/accel stats on QEMU's QMP socket).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -164,8 +164,8 @@ typedef struct Sel4Sim {
     GuestAlloc mem;
     VirtioBlk blk;
     bool blk_up;
-    char *dir;                  /* socket and trace file */
-    char *trace;
+    char *dir;                  /* the VMM's and QMP's sockets */
+    char *qmp_path;
     uint64_t buf_gpa;           /* fio's buffers, in guest RAM */
     uint8_t *buf_host;
     size_t buf_len;
@@ -175,8 +175,10 @@ typedef struct Sel4Sim {
     bool measuring;
     int64_t qemu_cpu0;
     VmmSimStats st0;
+    VmmSimAccelStats acc0;
     uint64_t irqs0;
     uint64_t ios, commits;
+    bool stats;                 /* sel4_stats given: counters wanted */
 } Sel4Sim;
 
 static const char *const sel4_loops[] = { "thread", "aio", "uring" };
@@ -236,7 +238,8 @@ static bool sel4sim_start(struct thread_data *td, Sel4Sim *s,
                              o->blk_opts ? o->blk_opts : "");
     args[1] = drive;
     args[3] = device;
-    s->trace = g_build_filename(s->dir, "trace.log", NULL);
+    s->qmp_path = g_build_filename(s->dir, "qmp.sock", NULL);
+    s->stats = o->stats != NULL;
 
     s->sim = vmm_sim_new(&cfg, errp);
     if (!s->sim) {
@@ -244,7 +247,7 @@ static bool sel4sim_start(struct thread_data *td, Sel4Sim *s,
     }
     s->qemu = (VmmSimQemu) {
         .qemu = o->qemu, .accel_opts = accel, .args = args,
-        .stats_trace = s->trace,
+        .qmp = s->qmp_path,
     };
     if (!vmm_sim_qemu_start(&s->qemu, s->sim, SEL4SIM_TIMEOUT_MS, errp)) {
         return false;
@@ -279,7 +282,6 @@ static int sel4sim_init(struct thread_data *td)
         return 1;
     }
     s = calloc(1, sizeof(*s));
-    s->events = calloc(td->o.iodepth, sizeof(*s->events));
     td->io_ops_data = s;
     s->dir = g_dir_make_tmp("sel4sim-XXXXXX", &err);
     if (!s->dir || !sel4sim_start(td, s, o, &err)) {
@@ -287,6 +289,8 @@ static int sel4sim_init(struct thread_data *td)
         sel4sim_cleanup(td);
         return 1;
     }
+    /* no more can complete than the ring holds */
+    s->events = calloc(s->blk.nreqs, sizeof(*s->events));
     if (td->o.iodepth > s->blk.vq.size) {
         log_info("sel4sim: iodepth %u above the queue's %u entries: "
                  "fio will see it full\n", td->o.iodepth, s->blk.vq.size);
@@ -344,10 +348,16 @@ static int sel4sim_close_file(struct thread_data *td, struct fio_file *f)
 
 static void sel4sim_measure_start(Sel4Sim *s)
 {
+    g_autoptr(GError) err = NULL;
+
     s->measuring = true;
     s->qemu_cpu0 = vmm_sim_qemu_cpu_us(&s->qemu);
     vmm_sim_get_stats(s->sim, &s->st0);
     s->irqs0 = vmm_sim_irq_count(s->sim, s->blk.pci.spi_queues);
+    if (s->stats &&
+        !vmm_sim_qemu_accel_stats(&s->qemu, &s->acc0, &err)) {
+        log_err("sel4sim: the accelerator's counters: %s\n", err->message);
+    }
 }
 
 static enum fio_q_status sel4sim_queue(struct thread_data *td,
@@ -433,7 +443,8 @@ static int sel4sim_getevents(struct thread_data *td, unsigned int min,
         g_autoptr(GError) err = NULL;
         VirtioBlkReq *req;
 
-        while (n < max && (req = virtio_blk_poll(&s->blk))) {
+        while (n < MIN(max, s->blk.nreqs) &&
+               (req = virtio_blk_poll(&s->blk))) {
             struct io_u *io_u = req->opaque;
 
             io_u->error = req->status == VIRTIO_BLK_S_OK ? 0 : EIO;
@@ -465,24 +476,17 @@ static struct io_u *sel4sim_event(struct thread_data *td, int event)
     return s->events[event];
 }
 
+/* The measured span's counters; @acc: the accelerator's, in the span. */
 static void sel4sim_write_stats(struct thread_data *td, Sel4Sim *s,
-                                int64_t qemu_cpu_us)
+                                int64_t qemu_cpu_us,
+                                const VmmSimAccelStats *acc)
 {
     struct sel4sim_options *o = td->eo;
-    g_autofree char *accel = NULL;
-    VmmSimAccelStats acc;
+    g_autofree char *accel = vmm_sim_accel_stats_json(acc);
     VmmSimStats st;
     FILE *f;
 
-    if (!o->stats) {
-        return;
-    }
     vmm_sim_get_stats(s->sim, &st);
-    if (!vmm_sim_accel_stats_read(s->trace, &acc)) {
-        log_err("sel4sim: no accelerator counters in QEMU's trace %s\n",
-                s->trace);
-    }
-    accel = vmm_sim_accel_stats_json(&acc);
     f = fopen(o->stats, "a");
     if (!f) {
         log_err("sel4sim: %s: %s\n", o->stats, strerror(errno));
@@ -507,6 +511,8 @@ static void sel4sim_write_stats(struct thread_data *td, Sel4Sim *s,
 static void sel4sim_cleanup(struct thread_data *td)
 {
     Sel4Sim *s = td->io_ops_data;
+    g_autoptr(GError) err = NULL;
+    VmmSimAccelStats acc1, acc = { 0 };
     int64_t cpu = -1;
     int status = 0;
 
@@ -516,23 +522,28 @@ static void sel4sim_cleanup(struct thread_data *td)
     if (s->measuring) {
         cpu = vmm_sim_qemu_cpu_us(&s->qemu);
         cpu = cpu >= 0 && s->qemu_cpu0 >= 0 ? cpu - s->qemu_cpu0 : -1;
+        if (s->stats && vmm_sim_qemu_accel_stats(&s->qemu, &acc1, &err)) {
+            vmm_sim_accel_stats_sub(&acc, &acc1, &s->acc0);
+        } else if (s->stats) {
+            log_err("sel4sim: the accelerator's counters: %s\n",
+                    err->message);
+        }
     }
     if (s->blk_up) {
         virtio_blk_destroy(&s->blk);
     }
-    /* QEMU writes its counters to the trace as it shuts down */
     vmm_sim_qemu_stop(&s->qemu, &status, NULL);
-    if (s->sim && s->measuring) {
-        sel4sim_write_stats(td, s, cpu);
+    if (s->sim && s->measuring && s->stats) {
+        sel4sim_write_stats(td, s, cpu, &acc);
     }
     vmm_sim_free(s->sim);
     if (s->dir) {
-        if (s->trace) {
-            unlink(s->trace);
+        if (s->qmp_path) {
+            unlink(s->qmp_path);
         }
         rmdir(s->dir);
     }
-    g_free(s->trace);
+    g_free(s->qmp_path);
     g_free(s->dir);
     free(s->events);
     free(s);

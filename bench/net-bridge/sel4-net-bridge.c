@@ -91,10 +91,17 @@ typedef struct Span {
     int64_t qemu_cpu, self_cpu, t;
     VmmSimStats vmm;
     VirtioNetStats net;
+    VmmSimAccelStats acc;
 } Span;
 
 static void span_mark(Span *sp, VmmSimQemu *q, VmmSim *sim, VirtioNet *n)
 {
+    g_autoptr(GError) err = NULL;
+
+    if (!vmm_sim_qemu_accel_stats(q, &sp->acc, &err)) {
+        fprintf(stderr, "sel4-net-bridge: the accelerator's counters: %s\n",
+                err->message);
+    }
     sp->qemu_cpu = vmm_sim_qemu_cpu_us(q);
     sp->self_cpu = self_cpu_us();
     sp->t = g_get_monotonic_time();
@@ -102,11 +109,14 @@ static void span_mark(Span *sp, VmmSimQemu *q, VmmSim *sim, VirtioNet *n)
     sp->net = n->stats;
 }
 
-static void print_stats(const Span *a, const Span *b,
-                        const VmmSimAccelStats *acc, uint64_t features,
+static void print_stats(const Span *a, const Span *b, uint64_t features,
                         bool bridged)
 {
-    g_autofree char *accel = vmm_sim_accel_stats_json(acc);
+    g_autofree char *accel = NULL;
+    VmmSimAccelStats acc;
+
+    vmm_sim_accel_stats_sub(&acc, &b->acc, &a->acc);
+    accel = vmm_sim_accel_stats_json(&acc);
 
     printf("{\"loop\": \"%s\", \"poll_us\": %d, \"offloads\": %s, "
            "\"features\": \"0x%" PRIx64 "\", \"bridged\": %s, "
@@ -199,14 +209,13 @@ static bool self_check(NetLab *lab, VirtioNet *n, VmmSim *sim)
 static int run(const char *dir)
 {
     g_autofree char *sock = g_build_filename(dir, "vmm.sock", NULL);
-    g_autofree char *trace = g_build_filename(dir, "trace.log", NULL);
+    g_autofree char *qmp = g_build_filename(dir, "qmp.sock", NULL);
     g_autofree char *accel = g_strdup_printf("loop=%s,poll-us=%d", opt_loop,
                                              opt_poll_us);
     g_autofree char *netdev = NULL;
     g_autoptr(GError) err = NULL;
     VmmSimConfig cfg = { .socket_path = sock };
     VirtioNetConfig ncfg = { .mrg_rxbuf = opt_mrg, .offloads = opt_offloads };
-    VmmSimAccelStats acc;
     VirtioNet n = { 0 };
     VmmSimQemu q = { 0 };
     GuestAlloc mem;
@@ -234,7 +243,7 @@ static int run(const char *dir)
         sim = vmm_sim_new(&cfg, &err);
         q = (VmmSimQemu) {
             .qemu = opt_qemu, .accel_opts = accel, .args = args,
-            .stats_trace = trace,
+            .qmp = qmp,
         };
         if (!sim || !vmm_sim_qemu_start(&q, sim, TIMEOUT_MS, &err)) {
             goto out;
@@ -276,14 +285,10 @@ out:
     vmm_sim_qemu_stop(&q, NULL, NULL);
     net_lab_cleanup(&lab);
     if (up && ret == 0 && !opt_check) {
-        if (!vmm_sim_accel_stats_read(trace, &acc)) {
-            fprintf(stderr, "sel4-net-bridge: no accelerator counters in "
-                    "QEMU's trace\n");
-        }
-        print_stats(&a, &b, &acc, features, bridged);
+        print_stats(&a, &b, features, bridged);
     }
     vmm_sim_free(sim);
-    unlink(trace);
+    unlink(qmp);
     return ret;
 }
 

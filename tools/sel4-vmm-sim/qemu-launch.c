@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <gio/gio.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "qemu-launch.h"
+#include "qmp-client.h"
 
 bool vmm_sim_qemu_spawn(VmmSimQemu *q, VmmSim *sim, GError **errp)
 {
@@ -21,11 +23,8 @@ bool vmm_sim_qemu_spawn(VmmSimQemu *q, VmmSim *sim, GError **errp)
         "sel4,transport=sim,socket=%s%s%s", vmm_sim_socket_path(sim),
         q->accel_opts && *q->accel_opts ? "," : "",
         q->accel_opts ? q->accel_opts : "");
-    /* each -trace sets the file: without file=, the last one is stderr */
-    g_autofree char *trace = g_strdup_printf("enable=sel4_*stats,file=%s",
-                                             q->stats_trace);
-    g_autofree char *trace_hist = g_strdup_printf(
-        "enable=sel4_batch_hist,file=%s", q->stats_trace);
+    g_autofree char *qmp = g_strdup_printf("unix:%s,server=on,wait=off",
+                                           q->qmp);
     g_autoptr(GPtrArray) argv = g_ptr_array_new();
     const char *fixed[] = {
         q->qemu, "-nodefaults", "-display", "none",
@@ -40,12 +39,9 @@ bool vmm_sim_qemu_spawn(VmmSimQemu *q, VmmSim *sim, GError **errp)
     for (i = 0; q->args && q->args[i]; i++) {
         g_ptr_array_add(argv, (gpointer)q->args[i]);
     }
-    if (q->stats_trace) {
-        /* events that fire once, at shutdown: no cost while running */
-        g_ptr_array_add(argv, "-trace");
-        g_ptr_array_add(argv, trace);
-        g_ptr_array_add(argv, "-trace");
-        g_ptr_array_add(argv, trace_hist);
+    if (q->qmp) {
+        g_ptr_array_add(argv, "-qmp");
+        g_ptr_array_add(argv, qmp);
     }
     g_ptr_array_add(argv, NULL);
     pid = fork();
@@ -119,6 +115,7 @@ void vmm_sim_qemu_stop(VmmSimQemu *q, int *status, struct rusage *ru)
 {
     int st = 0;
 
+    g_clear_pointer(&q->qmp_client, qmp_client_free);
     if (q->pid <= 0) {
         return;
     }
@@ -132,55 +129,93 @@ void vmm_sim_qemu_stop(VmmSimQemu *q, int *status, struct rusage *ru)
     q->pid = 0;
 }
 
-/*
- * The numbers of trace line @event ("name=N" or "label: N" pairs, in the
- * order of its format) into @v; how many were found.
- */
-static unsigned trace_values(const char *text, const char *event,
-                             uint64_t *v, unsigned max)
+static uint64_t stat_u64(JsonObject *o, const char *name)
 {
-    g_autofree char *key = g_strdup_printf("%s ", event);
-    const char *p = text;
-    unsigned n = 0;
-
-    /* at the start of a line, or after the "pid@time:" of a timestamp */
-    while ((p = strstr(p, key)) && p != text && p[-1] != '\n' &&
-           p[-1] != ':') {
-        p++;
-    }
-    if (!p) {
-        return 0;
-    }
-    p += strlen(key);
-    while (n < max) {
-        char *end;
-
-        p += strcspn(p, "=:\n");
-        if (*p != '=' && *p != ':') {
-            break;
-        }
-        v[n++] = g_ascii_strtoull(p + 1, &end, 10);
-        p = end;
-    }
-    return n;
+    return json_object_has_member(o, name) ?
+           (uint64_t)json_object_get_int_member(o, name) : 0;
 }
 
-bool vmm_sim_accel_stats_read(const char *path, VmmSimAccelStats *st)
+/* The sum of the members whose names start with @prefix. */
+static uint64_t stat_sum(JsonObject *o, const char *prefix)
 {
-    g_autofree char *text = NULL;
-    uint64_t v[6];
+    g_autoptr(GList) names = json_object_get_members(o);
+    uint64_t sum = 0;
+
+    for (GList *l = names; l; l = l->next) {
+        JsonNode *v = json_object_get_member(o, l->data);
+
+        if (g_str_has_prefix(l->data, prefix) && JSON_NODE_HOLDS_VALUE(v)) {
+            sum += json_node_get_int(v);
+        }
+    }
+    return sum;
+}
+
+bool vmm_sim_qemu_accel_stats(VmmSimQemu *q, VmmSimAccelStats *st,
+                              GError **errp)
+{
+    g_autoptr(JsonNode) ret = NULL;
+    JsonObject *o;
+    JsonArray *hist;
 
     memset(st, 0, sizeof(*st));
-    if (!g_file_get_contents(path, &text, NULL, NULL) ||
-        trace_values(text, "sel4_stats", v, 6) != 6) {
+    if (!q->qmp_client) {
+        q->qmp_client = q->qmp ? qmp_client_connect(q->qmp, 20000, errp)
+                               : NULL;
+        if (!q->qmp_client) {
+            if (!q->qmp) {
+                g_set_error(errp, VMM_SIM_ERROR, VMM_SIM_ERROR_INVALID,
+                            "QEMU was started without a QMP socket");
+            }
+            return false;
+        }
+    }
+    ret = qmp_client_call(q->qmp_client, "qom-get",
+                          "{\"path\": \"/machine/accel\", "
+                          "\"property\": \"stats\"}", errp);
+    if (!ret) {
+        return false;
+    }
+    o = JSON_NODE_HOLDS_OBJECT(ret) ? json_node_get_object(ret) : NULL;
+    hist = o && json_object_has_member(o, "batch-size") ?
+           json_object_get_array_member(o, "batch-size") : NULL;
+    if (!hist || json_array_get_length(hist) != VMM_SIM_BATCH_HIST) {
+        g_set_error(errp, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                    "QMP: /machine/accel stats is not the expected dict");
         return false;
     }
     *st = (VmmSimAccelStats) {
-        .requests = v[0], .batches = v[1], .doorbells_in = v[2],
-        .doorbells_out = v[3], .events = v[4], .errors = v[5],
+        .requests = stat_u64(o, "requests"),
+        .batches = stat_u64(o, "batches"),
+        .doorbells_in = stat_u64(o, "doorbells-in"),
+        .doorbells_out = stat_u64(o, "doorbells-out"),
+        .events = stat_sum(o, "events-") - stat_u64(o, "events-dropped"),
+        .msi = stat_u64(o, "msi"),
+        .msi_merged = stat_u64(o, "msi-merged"),
+        .errors = stat_sum(o, "errors-"),
     };
-    return trace_values(text, "sel4_batch_hist", st->batch_hist,
-                        VMM_SIM_BATCH_HIST) == VMM_SIM_BATCH_HIST;
+    for (unsigned i = 0; i < VMM_SIM_BATCH_HIST; i++) {
+        st->batch_hist[i] = json_array_get_int_element(hist, i);
+    }
+    return true;
+}
+
+void vmm_sim_accel_stats_sub(VmmSimAccelStats *d, const VmmSimAccelStats *b,
+                             const VmmSimAccelStats *a)
+{
+    *d = (VmmSimAccelStats) {
+        .requests = b->requests - a->requests,
+        .batches = b->batches - a->batches,
+        .doorbells_in = b->doorbells_in - a->doorbells_in,
+        .doorbells_out = b->doorbells_out - a->doorbells_out,
+        .events = b->events - a->events,
+        .msi = b->msi - a->msi,
+        .msi_merged = b->msi_merged - a->msi_merged,
+        .errors = b->errors - a->errors,
+    };
+    for (unsigned i = 0; i < VMM_SIM_BATCH_HIST; i++) {
+        d->batch_hist[i] = b->batch_hist[i] - a->batch_hist[i];
+    }
 }
 
 char *vmm_sim_accel_stats_json(const VmmSimAccelStats *st)
@@ -190,9 +225,11 @@ char *vmm_sim_accel_stats_json(const VmmSimAccelStats *st)
     return g_strdup_printf(
         "{\"requests\": %" PRIu64 ", \"batches\": %" PRIu64
         ", \"doorbells_in\": %" PRIu64 ", \"doorbells_out\": %" PRIu64
-        ", \"events\": %" PRIu64 ", \"errors\": %" PRIu64
+        ", \"events\": %" PRIu64 ", \"msi\": %" PRIu64
+        ", \"msi_merged\": %" PRIu64 ", \"errors\": %" PRIu64
         ", \"batch_hist\": [%" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64
-        ", %" PRIu64 ", %" PRIu64 "]}", st->requests, st->batches,
-        st->doorbells_in, st->doorbells_out, st->events, st->errors,
-        h[0], h[1], h[2], h[3], h[4], h[5]);
+        ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 "]}", st->requests,
+        st->batches, st->doorbells_in, st->doorbells_out, st->events,
+        st->msi, st->msi_merged, st->errors, h[0], h[1], h[2], h[3], h[4],
+        h[5], h[6]);
 }
