@@ -117,7 +117,7 @@ def perf_summary(data, out, title):
                     if "%" in l and not l.startswith("#") and
                     ("sel4_" in l or "vso_" in l))
         f.write("# samples in QEMU's sel4_*/vso_* functions (the "
-                "accelerator, the RPC queues): %.2f%% of QEMU's\n" % share)
+                "accelerator, the RPC queues): %.2f%% of all\n" % share)
         for sort, n in (("comm,dso", 25), ("comm,sym", 60)):
             r = subprocess.run(["perf", "report", "-i", data, "--stdio",
                                 "--no-children", "-g", "none", "--sort",
@@ -392,6 +392,8 @@ def combine(samples):
             out[k] = [sum(x) for x in zip(*vals)]
         elif all(isinstance(v, (int, float)) or v is None for v in vals):
             out[k] = median(vals)
+            if k in ("iops", "mbps", "gbps"):
+                out[k + "_rounds"] = vals
         else:
             out[k] = vals[0]
     out["rounds"] = len(samples)
@@ -447,6 +449,16 @@ def ratio(a, b):
     return a / b if a is not None and b else None
 
 
+def ratio_of(a, b, key):
+    """@a's @key over @b's: the median of the ratios within each round
+    (whose runs were back to back), else of the medians."""
+    ra, rb = a.get(key + "_rounds"), b.get(key + "_rounds")
+    if ra and rb and len(ra) == len(rb) and \
+            all(x is not None for x in ra) and all(rb):
+        return statistics.median(x / y for x, y in zip(ra, rb))
+    return ratio(a.get(key), b.get(key))
+
+
 def throughput(r):
     return r.get("iops") if "mbps" in r else r.get("gbps")
 
@@ -455,21 +467,22 @@ def ratios(workloads):
     out = {}
     for wl, modes in workloads.items():
         key = "gbps" if wl.startswith("iperf3") else "iops"
-        lim = modes["limit"].get(key)
-        out[wl] = {"uring_vs_thread": ratio(modes["uring"][key],
-                                            modes["thread"][key])}
+        out[wl] = {"uring_vs_thread": ratio_of(modes["uring"],
+                                               modes["thread"], key)}
         for m in MODES:
-            out[wl][m + "_vs_limit"] = ratio(modes[m][key], lim)
+            out[wl][m + "_vs_limit"] = ratio_of(modes[m], modes["limit"],
+                                                key)
         if wl.startswith("iperf3"):
-            out[wl][PLAIN + "_vs_limit"] = ratio(modes[PLAIN][key], lim)
-            out[wl]["uring_vs_" + PLAIN] = ratio(modes["uring"][key],
-                                                 modes[PLAIN][key])
-            rv = {m: modes[m]["reverse"]["gbps"] for m in NET_MODES}
-            out[wl]["reverse_uring_vs_thread"] = ratio(rv["uring"],
-                                                       rv["thread"])
+            out[wl][PLAIN + "_vs_limit"] = ratio_of(modes[PLAIN],
+                                                    modes["limit"], key)
+            out[wl]["uring_vs_" + PLAIN] = ratio_of(modes["uring"],
+                                                    modes[PLAIN], key)
+            rv = {m: modes[m]["reverse"] for m in NET_MODES}
+            out[wl]["reverse_uring_vs_thread"] = ratio_of(
+                rv["uring"], rv["thread"], key)
             for m in list(MODES) + [PLAIN]:
-                out[wl]["reverse_%s_vs_limit" % m] = ratio(rv[m],
-                                                           rv["limit"])
+                out[wl]["reverse_%s_vs_limit" % m] = ratio_of(
+                    rv[m], rv["limit"], key)
     return out
 
 
@@ -547,7 +560,8 @@ def markdown(result):
                             fmt(rat[wl].get(mode + "_vs_limit"), "%.2f"),
                             fmt(rat[wl].get("reverse_%s_vs_limit" % mode),
                                 "%.2f")))
-    lines += ["", "uring / thread: " + ", ".join(
+    lines += ["", "Ratios are medians of the ratios within each round.",
+              "", "uring / thread: " + ", ".join(
         "%s %s" % (wl, fmt(rat[wl]["uring_vs_thread"], "%.2f×"))
         for wl in result["workloads"]), ""]
     lines += ["Targets:", ""]
@@ -736,9 +750,10 @@ def main():
         if not os.path.exists(p):
             sys.exit("run-bench: %s does not exist (./run bench builds it)"
                      % p)
-    args.rounds = args.rounds or (1 if args.quick else 3)
-    args.runtime = 2 if args.quick else 5
-    args.net_seconds = 2 if args.quick else 5
+    # the machine is shared: more, shorter rounds beat fewer long ones
+    args.rounds = args.rounds or (1 if args.quick else 5)
+    args.runtime = 2 if args.quick else 4
+    args.net_seconds = 2 if args.quick else 4
     args.perf, perf_note = perf_works()
     os.makedirs(args.out, exist_ok=True)
     info = machine_info(args, perf_note)
