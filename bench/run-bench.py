@@ -642,15 +642,15 @@ def plots(result, out):
                                     m["load_start"])
     made = []
     for png, path, title, ylabel, log_y in (
-            ("block-iops.png", iops, "fio IOPS per mode", "IOPS", True),
-            ("block-latency.png", lat, "fio latency per mode (µs)", "µs",
-             True),
+            ("block-iops.png", iops, "fio IOPS per mode", "IOPS", False),
+            ("block-latency.png", lat, "fio latency per mode (µs, log "
+             "scale)", "µs", True),
             ("throughput.png", thr, "Throughput per mode: fio MB/s, "
-             "iperf3 Mbit/s", "MB/s or Mbit/s", True)):
+             "iperf3 Mbit/s (A>B, and B>A: rev)", "MB/s or Mbit/s", False)):
         script = """
-set terminal pngcairo size 1100,500 font ",10"
+set terminal pngcairo size 1100,500 font ",10" noenhanced
 set output '%s'
-set title "%s\\n{/*0.8 %s}"
+set title "%s\\n%s"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
@@ -662,7 +662,8 @@ set grid ytics
 set xtics rotate by -20
 plot %s
 """ % (os.path.join(out, png), title, sub, ylabel,
-       "set logscale y" if log_y else "", cols.replace("%FILE%", path))
+       "set logscale y" if log_y else "set yrange [0:*]",
+       cols.replace("%FILE%", path))
         r = subprocess.run(["gnuplot"], input=script, text=True,
                            capture_output=True)
         if r.returncode != 0:
