@@ -755,6 +755,8 @@ def main():
     args.rounds = args.rounds or (1 if args.quick else 5)
     args.runtime = 2 if args.quick else 4
     args.net_seconds = 2 if args.quick else 4
+    # SIGTERM unwinds like an error: namespaces and bridges are removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     args.perf, perf_note = perf_works()
     os.makedirs(args.out, exist_ok=True)
     info = machine_info(args, perf_note)
