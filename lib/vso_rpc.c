@@ -639,6 +639,16 @@ int vso_rpc_collect(VsoRpc *rpc, VsoRequest *replies, unsigned max)
     return n;
 }
 
+bool vso_rpc_reclaim(VsoRpc *rpc, uint16_t id)
+{
+    if (rpc->side != VSO_RPC_DRIVER || id >= RPCMSG_BUFFER_SIZE ||
+        !rpc_owns(rpc, id)) {
+        return false;
+    }
+    rpc->owned &= ~(UINT32_C(1) << id);
+    return true;
+}
+
 int vso_rpc_recv_events(VsoRpc *rpc, rpcmsg_t *msgs, unsigned max)
 {
     return vso_queue_recv_events(&rpc->evt, msgs, max);

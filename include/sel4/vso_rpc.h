@@ -189,6 +189,12 @@ int vso_rpc_send_events(VsoRpc *rpc, const rpcmsg_t *msgs, unsigned n);
 int vso_rpc_call(VsoRpc *rpc, const rpcmsg_t *msgs, unsigned n, uint16_t *ids);
 /* Driver side: collect replies; each id is reclaimed.  Returns count. */
 int vso_rpc_collect(VsoRpc *rpc, VsoRequest *replies, unsigned max);
+/*
+ * Driver side: take back the id of a request the device side took and
+ * will never answer (it died; the deployed VMM never resets the queues).
+ * False when @id is not lent.
+ */
+bool vso_rpc_reclaim(VsoRpc *rpc, uint16_t id);
 /* Driver side: receive events. */
 int vso_rpc_recv_events(VsoRpc *rpc, rpcmsg_t *msgs, unsigned max);
 

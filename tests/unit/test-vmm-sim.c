@@ -203,6 +203,19 @@ static gpointer fake_thread(gpointer opaque)
     return NULL;
 }
 
+static void fake_start(FakeDev *fd, char *path)
+{
+    fd->path = path;
+    for (unsigned d = 0; d < NDEVS; d++) {
+        fd->cfg[d][0] = 0xf4;                   /* vendor 0x1af4 */
+        fd->cfg[d][1] = 0x1a;
+        fd->cfg[d][2] = 0x41 + d;               /* device 0x1041 + d */
+        fd->cfg[d][3] = 0x10;
+        fd->cfg[d][0x3c] = 0xee;                /* must never be seen */
+    }
+    fd->thread = g_thread_new("fake-qemu", fake_thread, fd);
+}
+
 /* ---- fixture: a VMM with a connected, started fake device ---- */
 
 typedef struct Fixture {
@@ -231,16 +244,8 @@ static void fixture_start_cfg(Fixture *f, const VmmSimConfig *cfg_in,
     g_assert_no_error(err);
     g_assert_nonnull(f->sim);
 
-    f->fd.path = f->path;
     f->fd.misbehave = misbehave;
-    for (unsigned d = 0; d < NDEVS; d++) {
-        f->fd.cfg[d][0] = 0xf4;                 /* vendor 0x1af4 */
-        f->fd.cfg[d][1] = 0x1a;
-        f->fd.cfg[d][2] = 0x41 + d;             /* device 0x1041 + d */
-        f->fd.cfg[d][3] = 0x10;
-        f->fd.cfg[d][0x3c] = 0xee;              /* must never be seen */
-    }
-    f->fd.thread = g_thread_new("fake-qemu", fake_thread, &f->fd);
+    fake_start(&f->fd, f->path);
 
     g_assert_true(vmm_sim_accept(f->sim, WAIT_MS, &err));
     g_assert_no_error(err);
@@ -653,6 +658,101 @@ static void test_death_pending_read(void)
     fixture_stop(&f);
 }
 
+/*
+ * The device side dies having taken one request it never answers, while
+ * four more wait in drvrpc_req; a successor attaches to the same queues.
+ * The taken one is failed and its id reclaimed, the four are served by
+ * the successor, and no id stays lent.
+ */
+static void test_reconnect(void)
+{
+    VmmSimAccess die = { .slot = 1, .as = AS_GLOBAL, .addr = DIE_REG,
+                         .len = 4 };
+    VmmSimAccess q[4];
+    VmmSimBatch bd, bq;
+    FakeDev next = { 0 };
+    GError *err = NULL;
+    VmmSimStats st;
+    Fixture f;
+    gint64 t0;
+    int r = 0;
+
+    fixture_start(&f, false, 0);
+    g_assert_true(vmm_sim_mmio_send(f.sim, &bd, &die, 1, &err));
+    g_assert_no_error(err);
+    /* once it has taken DIE_REG it waits 100 ms, then hangs up */
+    t0 = g_get_monotonic_time();
+    while (g_atomic_int_get(&f.fd.requests) < 1 &&
+           g_get_monotonic_time() - t0 < WAIT_MS * 1000) {
+        g_usleep(1000);
+    }
+    for (unsigned i = 0; i < 4; i++) {
+        q[i] = (VmmSimAccess) { .slot = 2 + i, .as = AS_PCIDEV(i % NDEVS),
+                                .addr = 0, .len = 4 };
+    }
+    g_assert_true(vmm_sim_mmio_send(f.sim, &bq, q, 4, &err));
+    g_assert_no_error(err);
+    while (r >= 0 && g_get_monotonic_time() - t0 < WAIT_MS * 1000) {
+        r = vmm_sim_poll(f.sim, 100);
+    }
+    g_assert_cmpint(r, ==, -EPIPE);
+    g_assert_false(vmm_sim_mmio_wait(f.sim, &bq, 10));
+    g_assert_cmpuint(bd.done + bq.done, ==, 0);
+    g_assert_cmpuint(vso_rpc_owned(vmm_sim_rpc(f.sim)), ==, 5);
+
+    fake_start(&next, f.path);
+    g_assert_true(vmm_sim_accept(f.sim, WAIT_MS, &err));
+    g_assert_no_error(err);
+    g_assert_cmpuint(bd.done, ==, 1);
+    g_assert_cmpuint(bd.failed, ==, 1);
+    g_assert_true(die.failed);
+    g_assert_cmphex(die.data, ==, 0xffffffff);
+    g_assert_true(vmm_sim_wait_started(f.sim, WAIT_MS));
+    g_assert_true(vmm_sim_mmio_wait(f.sim, &bq, WAIT_MS));
+    g_assert_cmpuint(bq.failed, ==, 0);
+    for (unsigned i = 0; i < 4; i++) {
+        g_assert_false(q[i].failed);
+        g_assert_cmphex(q[i].data, ==, 0x10411af4 + ((i % NDEVS) << 16));
+    }
+    vmm_sim_get_stats(f.sim, &st);
+    g_assert_cmpuint(st.reconnects, ==, 1);
+    g_assert_cmpuint(st.reclaimed, ==, 1);
+    g_assert_cmpuint(vso_rpc_owned(vmm_sim_rpc(f.sim)), ==, 0);
+    g_atomic_int_set(&next.stop, 1);
+    g_thread_join(next.thread);
+    fixture_stop(&f);
+}
+
+/*
+ * A VMM that stops taking replies for a while: the device side fills
+ * drvrpc_resp (32 ids, 32 entries), the VMM has no id for more requests
+ * until it takes them, and a batch of 80 is answered in full.
+ */
+static void test_hold_replies(void)
+{
+    VmmSimAccess acc[80];
+    GError *err = NULL;
+    Fixture f;
+    gint64 t0;
+
+    fixture_start(&f, false, 0);
+    for (unsigned i = 0; i < G_N_ELEMENTS(acc); i++) {
+        acc[i] = (VmmSimAccess) { .slot = 1, .as = AS_GLOBAL,
+                                  .addr = PCI_BASE + 8 * i, .len = 8 };
+    }
+    vmm_sim_hold(f.sim, VMM_SIM_HOLD_REPLIES, 200);
+    t0 = g_get_monotonic_time();
+    g_assert_true(vmm_sim_mmio_batch(f.sim, acc, G_N_ELEMENTS(acc), &err));
+    g_assert_no_error(err);
+    g_assert_cmpint(g_get_monotonic_time() - t0, >=, 190 * 1000);
+    for (unsigned i = 0; i < G_N_ELEMENTS(acc); i++) {
+        g_assert_cmphex(acc[i].data, ==, (PCI_BASE + 8 * i) ^ GLOBAL_XOR);
+    }
+    g_assert_cmpuint(vmm_sim_rpc(f.sim)->resp.stats.high_water, ==,
+                     RPCMSG_BUFFER_SIZE);
+    fixture_stop(&f);
+}
+
 static void test_timeout(void)
 {
     Fixture f;
@@ -723,6 +823,8 @@ int main(int argc, char **argv)
     g_test_add_func("/vmm-sim/protocol-errors", test_protocol_errors);
     g_test_add_func("/vmm-sim/death-poll", test_death_poll);
     g_test_add_func("/vmm-sim/death-pending-read", test_death_pending_read);
+    g_test_add_func("/vmm-sim/reconnect", test_reconnect);
+    g_test_add_func("/vmm-sim/hold-replies", test_hold_replies);
     g_test_add_func("/vmm-sim/timeout", test_timeout);
     g_test_add_func("/vmm-sim/not-started", test_not_started);
     return g_test_run();

@@ -18,16 +18,10 @@ typedef enum VmmSimPendingState {
 } VmmSimPendingState;
 
 /*
- * The caller waiting for a batch of requests.  A reply is stored at once
- * in acc[idx] and its message id freed: within a batch of more than 32
- * accesses, ids are reused.
+ * A batch (VmmSimBatch, vmm-sim.h) waits for its requests: a reply is
+ * stored at once in acc[idx] (or raw[idx]) and its message id freed, so
+ * within a batch of more than 32 accesses ids are reused.
  */
-typedef struct VmmSimBatch {
-    VmmSimAccess *acc;
-    rpcmsg_t *raw;              /* instead of acc: whole reply bodies */
-    unsigned done;              /* replies stored */
-} VmmSimBatch;
-
 typedef struct VmmSimPending {
     VmmSimPendingState state;
     uint64_t mr0;               /* as sent: the reply must echo it */
@@ -60,11 +54,16 @@ struct VmmSim {
     bool irq_level[VMM_SIM_MAX_IRQ];
     uint64_t irq_count[VMM_SIM_MAX_IRQ];
 
+    gint64 hold_replies_until;  /* vmm_sim_hold(), monotonic us */
+    gint64 hold_events_until;
+
     VmmSimStats stats;
 };
 
 /* vmm-sim-mmio.c: store the @reply of request @p, free its id. */
 void vmm_sim_complete(VmmSimPending *p, const rpcmsg_t *reply);
+/* vmm-sim-mmio.c: request @p will never be answered: fail it, free its id. */
+void vmm_sim_fail(VmmSimPending *p);
 /*
  * vmm-sim-mmio.c: send the @n request bodies @msgs of batch @b as room and
  * ids allow, and wait for every reply (see vmm_sim_mmio_batch()).

@@ -106,6 +106,18 @@ void vmm_sim_complete(VmmSimPending *p, const rpcmsg_t *reply)
     p->state = VMM_SIM_FREE;
 }
 
+void vmm_sim_fail(VmmSimPending *p)
+{
+    /* what a read of nothing returns on a PCI bus */
+    rpcmsg_t reply = { .mr0 = p->mr0, .mr2 = UINT64_MAX };
+
+    if (p->batch->acc) {
+        p->batch->acc[p->idx].failed = true;
+    }
+    p->batch->failed++;
+    vmm_sim_complete(p, &reply);
+}
+
 /* Give up on the batch's requests in flight; their ids return with a reply. */
 static void abandon(VmmSim *sim, VmmSimBatch *b)
 {
@@ -208,27 +220,87 @@ bool vmm_sim_run_batch(VmmSim *sim, VmmSimBatch *b, const rpcmsg_t *msgs,
     return true;
 }
 
-bool vmm_sim_mmio_batch(VmmSim *sim, VmmSimAccess *acc, unsigned n,
-                        GError **errp)
+/* Check @n accesses and build their requests (NULL: errp set). */
+static rpcmsg_t *build_requests(VmmSim *sim, VmmSimAccess *acc, unsigned n,
+                                GError **errp)
 {
-    g_autofree rpcmsg_t *msgs = NULL;
-    VmmSimBatch b = { .acc = acc };
+    rpcmsg_t *msgs;
     unsigned i;
 
     for (i = 0; i < n; i++) {
         if (!check_access(sim, &acc[i], errp)) {
-            return false;
+            return NULL;
         }
     }
     msgs = g_new0(rpcmsg_t, MAX(n, 1));
     for (i = 0; i < n; i++) {
+        acc[i].failed = false;
         msgs[i].mr0 = rpc_mr0_mmio(acc[i].write ? RPC_MR0_MMIO_DIRECTION_WRITE
                                                 : RPC_MR0_MMIO_DIRECTION_READ,
                                    acc[i].as, acc[i].slot, acc[i].len);
         msgs[i].mr1 = acc[i].addr;
         msgs[i].mr2 = acc[i].write ? acc[i].data & len_mask(acc[i].len) : 0;
     }
-    return vmm_sim_run_batch(sim, &b, msgs, n, errp);
+    return msgs;
+}
+
+bool vmm_sim_mmio_batch(VmmSim *sim, VmmSimAccess *acc, unsigned n,
+                        GError **errp)
+{
+    g_autofree rpcmsg_t *msgs = build_requests(sim, acc, n, errp);
+    VmmSimBatch b = { .acc = acc, .n = n };
+
+    return msgs && vmm_sim_run_batch(sim, &b, msgs, n, errp);
+}
+
+bool vmm_sim_mmio_send(VmmSim *sim, VmmSimBatch *b, VmmSimAccess *acc,
+                       unsigned n, GError **errp)
+{
+    g_autofree rpcmsg_t *msgs = build_requests(sim, acc, n, errp);
+    uint16_t ids[RPCMSG_BUFFER_SIZE];
+    int r;
+
+    *b = (VmmSimBatch) { .acc = acc };
+    if (!msgs) {
+        return false;
+    }
+    r = vso_rpc_call(&sim->rpc, msgs, MIN(n, RPCMSG_BUFFER_SIZE), ids);
+    for (int i = 0; i < r; i++) {
+        VmmSimPending *p = &sim->pending[ids[i]];
+
+        *p = (VmmSimPending) {
+            .state = VMM_SIM_WAITING, .mr0 = msgs[i].mr0, .batch = b, .idx = i,
+        };
+    }
+    if (r > 0) {
+        b->n = r;
+        sim->stats.requests += r;
+        vmm_sim_ring(sim);
+    }
+    if (r != (int)n) {
+        g_set_error(errp, VMM_SIM_ERROR, VMM_SIM_ERROR_FAILED,
+                    "vmm-sim: sent %d of %u requests (free ids: %u)", r, n,
+                    RPCMSG_BUFFER_SIZE - vso_rpc_owned(&sim->rpc));
+        return false;
+    }
+    return true;
+}
+
+static bool cond_batch_done(VmmSim *sim, void *opaque)
+{
+    VmmSimBatch *b = opaque;
+
+    return b->done == b->n;
+}
+
+bool vmm_sim_mmio_wait(VmmSim *sim, VmmSimBatch *b, int timeout_ms)
+{
+    return vmm_sim_wait_for(sim, cond_batch_done, b, timeout_ms);
+}
+
+void vmm_sim_mmio_abandon(VmmSim *sim, VmmSimBatch *b)
+{
+    abandon(sim, b);
 }
 
 bool vmm_sim_mmio_read(VmmSim *sim, unsigned slot, unsigned as,

@@ -11,6 +11,7 @@
  * blocked "vCPU" at a time, so a ring of its own would buy nothing.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -124,11 +125,80 @@ fail:
     return NULL;
 }
 
+static void take_replies(VmmSim *sim, int *taken);
+static void take_events(VmmSim *sim, int *taken);
+
+/*
+ * The ids of the requests still in drvrpc_req: from the dead device
+ * side's committed consumer head to our producer head.  The ring entries
+ * there are ours; the count is checked by vso_queue_pending().
+ */
+static uint32_t still_queued(VmmSim *sim)
+{
+    rpcmsg_queue_t *q = sim->rpc.req.q;
+    int pending = vso_queue_pending(&sim->rpc.req);
+    rpcmsg_marker_t head;
+    uint32_t ids = 0;
+
+    head.raw = __atomic_load_n(&q->prod.head.raw, __ATOMIC_ACQUIRE);
+    for (int i = 1; i <= pending; i++) {
+        uint16_t id = q->ring[(head.pos - i) & RPCMSG_BUFFER_MASK];
+
+        ids |= UINT32_C(1) << (id & RPCMSG_BUFFER_MASK);
+    }
+    return ids;
+}
+
+/*
+ * Before a successor attaches (see vmm_sim_accept()): take what the dead
+ * side published, fail what it took and never answered, forget its
+ * devices.  The successor cannot touch the queues before our hello, and
+ * the dead side cannot any more, so this runs without races.
+ */
+static void forget_device_side(VmmSim *sim)
+{
+    uint32_t queued;
+    int taken = 0;
+    unsigned i;
+
+    take_replies(sim, &taken);
+    take_events(sim, &taken);
+    queued = still_queued(sim);
+    for (i = 0; i < RPCMSG_BUFFER_SIZE; i++) {
+        VmmSimPending *p = &sim->pending[i];
+
+        if (p->state == VMM_SIM_FREE || (queued & (UINT32_C(1) << i))) {
+            continue;
+        }
+        vso_rpc_reclaim(&sim->rpc, i);
+        sim->stats.reclaimed++;
+        if (p->state == VMM_SIM_WAITING) {
+            vmm_sim_fail(p);
+        } else {
+            p->state = VMM_SIM_FREE;
+        }
+    }
+    close(sim->conn);
+    sim->conn = -1;
+    sim->peer_gone = false;
+    sim->started = false;
+    sim->ndevs = 0;
+    sim->nregions = 0;
+    for (i = 0; i < RPC_MAX_PCIDEV; i++) {
+        sim->dev_by_index[i] = -1;
+    }
+    memset(sim->irq_level, 0, sizeof(sim->irq_level));
+    sim->stats.reconnects++;
+}
+
 bool vmm_sim_accept(VmmSim *sim, int timeout_ms, GError **errp)
 {
     struct pollfd pfd = { .fd = sim->listen_fd, .events = POLLIN };
     int r;
 
+    if (sim->conn >= 0 && sim->peer_gone) {
+        forget_device_side(sim);
+    }
     if (sim->conn >= 0) {
         g_set_error(errp, VMM_SIM_ERROR, VMM_SIM_ERROR_INVALID,
                     "vmm-sim: a device side is already connected");
@@ -194,11 +264,41 @@ void vmm_sim_ring(VmmSim *sim)
     }
 }
 
+void vmm_sim_hold(VmmSim *sim, unsigned what, int ms)
+{
+    gint64 until = ms > 0 ? g_get_monotonic_time() + (gint64)ms * 1000 : 0;
+
+    if (what & VMM_SIM_HOLD_REPLIES) {
+        sim->hold_replies_until = until;
+    }
+    if (what & VMM_SIM_HOLD_EVENTS) {
+        sim->hold_events_until = until;
+    }
+}
+
+/* Whether a hold ending at @until is on; else how long it lasts, in ms. */
+static bool held(gint64 until, int *left_ms)
+{
+    gint64 left = until - g_get_monotonic_time();
+
+    if (left <= 0) {
+        return false;
+    }
+    if (left_ms) {
+        *left_ms = MIN(*left_ms < 0 ? INT_MAX : *left_ms,
+                       (int)((left + 999) / 1000));
+    }
+    return true;
+}
+
 static void take_replies(VmmSim *sim, int *taken)
 {
     VsoRequest rep[RPCMSG_BUFFER_SIZE];
     int n, i;
 
+    if (held(sim->hold_replies_until, NULL)) {
+        return;
+    }
     while ((n = vso_rpc_collect(&sim->rpc, rep, RPCMSG_BUFFER_SIZE)) > 0) {
         for (i = 0; i < n; i++) {
             VmmSimPending *p = &sim->pending[rep[i].id];
@@ -228,9 +328,13 @@ static void take_replies(VmmSim *sim, int *taken)
 static void take_events(VmmSim *sim, int *taken)
 {
     rpcmsg_t msgs[RPCMSG_BUFFER_SIZE];
-    int pending = vso_queue_pending(&sim->rpc.evt);
+    int pending;
     int n, i;
 
+    if (held(sim->hold_events_until, NULL)) {
+        return;
+    }
+    pending = vso_queue_pending(&sim->rpc.evt);
     while ((n = vso_rpc_recv_events(&sim->rpc, msgs,
                                     RPCMSG_BUFFER_SIZE)) > 0) {
         for (i = 0; i < n; i++) {
@@ -277,6 +381,9 @@ int vmm_sim_pump(VmmSim *sim, int timeout_ms)
     if (taken || sim->peer_gone) {
         return sim->peer_gone && !taken ? -EPIPE : taken;
     }
+    /* wake up when a hold ends: what waits is taken then */
+    held(sim->hold_replies_until, &timeout_ms);
+    held(sim->hold_events_until, &timeout_ms);
 
     do {
         r = poll(pfd, 2, timeout_ms);

@@ -150,6 +150,8 @@ typedef struct VmmSimStats {
     uint64_t bad_registrations; /* of which: refused REGISTER_PCI_DEV */
     uint64_t bad_irqs;          /* of which: bad SET_IRQ */
     uint64_t bad_replies;       /* of which: reply with a changed mr0 */
+    uint64_t reconnects;        /* device sides accepted after a death */
+    uint64_t reclaimed;         /* ids a dead device side took, unanswered */
 } VmmSimStats;
 
 /* ---- lifecycle (vmm-sim.c) ---- */
@@ -159,7 +161,18 @@ typedef struct VmmSimStats {
  * zero the queues and listen on cfg->socket_path.
  */
 VmmSim *vmm_sim_new(const VmmSimConfig *cfg, GError **errp);
-/* Accept the device side within @timeout_ms (< 0: forever), send hello. */
+/*
+ * Accept the device side within @timeout_ms (< 0: forever), send hello.
+ *
+ * Once the device side has died (vmm_sim_peer_gone()), this accepts its
+ * successor, as the deployed VMM lets a restarted QEMU attach: the
+ * queues are NOT reset.  Requests still in drvrpc_req wait for the
+ * successor (which also rolls back the claims its predecessor left
+ * uncommitted); those the dead side had taken will never be answered,
+ * so their ids are reclaimed and their accesses fail (VmmSimAccess.failed,
+ * reads all-ones).  Registrations, START_VM and interrupt levels start
+ * over; interrupt counts go on.
+ */
 bool vmm_sim_accept(VmmSim *sim, int timeout_ms, GError **errp);
 /* Close everything, unlink the socket. */
 void vmm_sim_free(VmmSim *sim);
@@ -171,6 +184,16 @@ void vmm_sim_free(VmmSim *sim);
  * (after taking what it left in the queues), -ENOTCONN before accept.
  */
 int vmm_sim_poll(VmmSim *sim, int timeout_ms);
+
+/*
+ * Fault injection: a VMM that stops consuming.  For @ms from now (0: end
+ * it), leave the device side's replies (VMM_SIM_HOLD_REPLIES) and/or
+ * events (VMM_SIM_HOLD_EVENTS) in their queues; polls take them once the
+ * hold ends.  The device side must wait for room, not drop anything.
+ */
+#define VMM_SIM_HOLD_REPLIES    1u
+#define VMM_SIM_HOLD_EVENTS     2u
+void vmm_sim_hold(VmmSim *sim, unsigned what, int ms);
 
 /* Ring the VMM -> device doorbell (normally done by the MMIO calls). */
 void vmm_sim_ring(VmmSim *sim);
@@ -251,7 +274,21 @@ typedef struct VmmSimAccess {
     unsigned len;
     bool write;
     uint64_t data;              /* write data in; read data out */
+    bool failed;                /* out: no device side will answer it */
 } VmmSimAccess;
+
+/*
+ * Accesses sent with vmm_sim_mmio_send() and answered while the simulator
+ * polls: @done of @n are answered, @failed of those were failed by the
+ * VMM (the device side that took them died).
+ */
+typedef struct VmmSimBatch {
+    VmmSimAccess *acc;
+    rpcmsg_t *raw;              /* instead of acc: whole reply bodies */
+    unsigned n;
+    unsigned done;
+    unsigned failed;
+} VmmSimBatch;
 
 bool vmm_sim_mmio_read(VmmSim *sim, unsigned slot, unsigned as,
                        uint64_t addr, unsigned len, uint64_t *val,
@@ -270,6 +307,21 @@ bool vmm_sim_mmio_write(VmmSim *sim, unsigned slot, unsigned as,
  */
 bool vmm_sim_mmio_batch(VmmSim *sim, VmmSimAccess *acc, unsigned n,
                         GError **errp);
+
+/*
+ * Asynchronous: send the @n accesses (at most the free message ids) with
+ * one commit and one doorbell, and return.  @b and @acc must stay valid
+ * until every access is answered or vmm_sim_mmio_abandon().  Unlike a
+ * synchronous call, such a batch outlives the device side's death: see
+ * vmm_sim_accept() for what its successor answers.  Returns false (errp)
+ * when not all could be sent; b->n then says how many were.
+ */
+bool vmm_sim_mmio_send(VmmSim *sim, VmmSimBatch *b, VmmSimAccess *acc,
+                       unsigned n, GError **errp);
+/* Poll until @b is answered, the device side dies, or @timeout_ms ends. */
+bool vmm_sim_mmio_wait(VmmSim *sim, VmmSimBatch *b, int timeout_ms);
+/* Stop tracking @b: its unanswered ids come back with late replies. */
+void vmm_sim_mmio_abandon(VmmSim *sim, VmmSimBatch *b);
 
 /*
  * Config space of registered device @dev_index (QEMU's index n), from
