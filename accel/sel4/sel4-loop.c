@@ -33,13 +33,27 @@
 #include "sel4-internal.h"
 #include "trace.h"
 
+/*
+ * Requests are served once the devices exist (START_VM, which kicks the
+ * loop).  Before that, a wake-up can only be a predecessor's: requests it
+ * left queued with a doorbell count it never consumed.  A machine still
+ * being built would answer them all-ones (no device registered yet), and
+ * the main loop's ring runs completions during init (the block layer's
+ * aio_poll), so the wake-up is drained and the requests kept.
+ */
+static bool sel4_loop_serving(Sel4State *s)
+{
+    return qatomic_read(&s->started);
+}
+
 void sel4_doorbell_fired(Sel4State *s)
 {
     uint64_t count = sel4_doorbell_drain(s);
 
     sel4_stat_add(s, SEL4_STAT_DOORBELLS_IN, 1);
     trace_sel4_doorbell_wake(s->engine, count);
-    sel4_doorbell_done(s, count, sel4_serve(s, s->batch));
+    sel4_doorbell_done(s, count,
+                       sel4_loop_serving(s) && sel4_serve(s, s->batch));
 }
 
 void sel4_loop_ring(Sel4State *s)
@@ -122,7 +136,8 @@ static void sel4_ud_doorbell(void *opaque, uint64_t count)
     /* the engine drained the doorbell already */
     sel4_stat_add(s, SEL4_STAT_DOORBELLS_IN, 1);
     trace_sel4_doorbell_wake(s->engine, count);
-    sel4_doorbell_done(s, count, sel4_serve(s, s->batch));
+    sel4_doorbell_done(s, count,
+                       sel4_loop_serving(s) && sel4_serve(s, s->batch));
 }
 
 static void sel4_ud_ring_vmm(void *opaque)
@@ -225,7 +240,7 @@ static void *sel4_thread_fn(void *opaque)
             trace_sel4_doorbell_wake(s->engine, count);
         }
         served = false;
-        while (sel4_serve_one_unlocked(s)) {
+        while (sel4_loop_serving(s) && sel4_serve_one_unlocked(s)) {
             /* one request, one BQL, one doorbell: the seed's shape */
             served = true;
         }

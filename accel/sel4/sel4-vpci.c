@@ -94,7 +94,7 @@ static void sel4_vm_state_change(void *opaque, bool running, RunState state)
     if (!running || s->started) {
         return;
     }
-    s->started = true;
+    qatomic_set(&s->started, true);
     trace_sel4_start_vm(s->n_pcidev);
     /* behind the registrations in the outbox: the order is kept */
     sel4_event_push(s, &msg);

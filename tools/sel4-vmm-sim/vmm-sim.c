@@ -130,19 +130,24 @@ static void take_events(VmmSim *sim, int *taken);
 
 /*
  * The ids of the requests still in drvrpc_req: from the dead device
- * side's committed consumer head to our producer head.  The ring entries
- * there are ours; the count is checked by vso_queue_pending().
+ * side's committed consumer head (its uncommitted claims are rolled back
+ * by the successor) to our producer head.  The ring entries there are
+ * ours; a head that is impossible leaves nothing queued.
  */
 static uint32_t still_queued(VmmSim *sim)
 {
     rpcmsg_queue_t *q = sim->rpc.req.q;
-    int pending = vso_queue_pending(&sim->rpc.req);
-    rpcmsg_marker_t head;
-    uint32_t ids = 0;
+    rpcmsg_marker_t prod, cons;
+    uint32_t ids = 0, pending;
 
-    head.raw = __atomic_load_n(&q->prod.head.raw, __ATOMIC_ACQUIRE);
-    for (int i = 1; i <= pending; i++) {
-        uint16_t id = q->ring[(head.pos - i) & RPCMSG_BUFFER_MASK];
+    prod.raw = __atomic_load_n(&q->prod.head.raw, __ATOMIC_ACQUIRE);
+    cons.raw = __atomic_load_n(&q->cons.head.raw, __ATOMIC_ACQUIRE);
+    pending = prod.pos - cons.pos;
+    if (pending > RPCMSG_BUFFER_SIZE) {
+        return 0;
+    }
+    for (uint32_t i = 1; i <= pending; i++) {
+        uint16_t id = q->ring[(prod.pos - i) & RPCMSG_BUFFER_MASK];
 
         ids |= UINT32_C(1) << (id & RPCMSG_BUFFER_MASK);
     }
