@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Runs QEMU's iotests (build/qemu-src/tests/qemu-iotests) with our build's
+# qemu-system-aarch64, qemu-img, qemu-io, qemu-nbd and qemu-storage-daemon.
+#
+#   tests/iotests/run-iotests.sh ours HELPER
+#       our own iotests (tests/qemu-iotests/tests/*, copied into QEMU's tree
+#       for the run, never committed there) with -qcow2; HELPER is
+#       tools/sel4-vmm-sim's sel4-vmm-blk-writer.  Exit status: check's.
+#   tests/iotests/run-iotests.sh quick [FORMAT...]
+#       upstream's `quick` group for each FORMAT (default: raw qcow2);
+#       logs in build/iotests/, then per format the counts passed, not
+#       run and failed, the failures, and the tests not run with why.
+#
+# Environment: SEL4_BUILD_ROOT (default <repo>/build).  qemu-nbd and
+# qemu-storage-daemon must be built: qemu/build.sh with SEL4_QEMU_TARGETS
+# naming them (./run iotests does that).
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+build=${SEL4_BUILD_ROOT:-$top/build}
+iotests_build=$build/qemu/tests/qemu-iotests
+iotests_src=$build/qemu-src/tests/qemu-iotests
+
+die() { echo "run-iotests: $*" >&2; exit 2; }
+
+[ -x "$iotests_build/check" ] || die "no $iotests_build/check (build QEMU first: qemu/build.sh)"
+for b in qemu-system-aarch64 qemu-img qemu-io qemu-nbd storage-daemon/qemu-storage-daemon; do
+    [ -x "$build/qemu/$b" ] ||
+        die "no build/qemu/$b: SEL4_QEMU_TARGETS='qemu-system-aarch64 qemu-img qemu-io qemu-nbd storage-daemon/qemu-storage-daemon' qemu/build.sh"
+done
+
+# check runs in its build dir; scratch space where O_DIRECT works (not tmpfs)
+run_check() {
+    (cd "$iotests_build" && TEST_DIR=$build/iotests/scratch \
+        SOCK_DIR=$(mktemp -d /tmp/sel4-iotests-sock.XXXXXX) ./check "$@")
+}
+
+mkdir -p "$build/iotests/scratch"
+mode=${1:-}
+shift || true
+case $mode in
+ours)
+    helper=${1:-}
+    [ -x "$helper" ] || die "usage: run-iotests.sh ours PATH/TO/sel4-vmm-blk-writer"
+    names=()
+    for t in "$top"/tests/qemu-iotests/tests/*; do
+        case $t in *.out) continue ;; esac
+        cp -f "$t" "$t.out" "$iotests_src/tests/"
+        names+=("$(basename "$t")")
+    done
+    out=$build/iotests/ours.log
+    SEL4_VMM_BLK_WRITER=$(cd "$(dirname "$helper")" && pwd)/$(basename "$helper") \
+        run_check -qcow2 "${names[@]}" >"$out" 2>&1
+    status=$?
+    sed 's/^/# /' "$out"
+    # TAP, one line per test, for scripts/test-summary.py
+    n=0
+    for name in "${names[@]}"; do
+        n=$((n + 1))
+        line=$(grep -E "^$name[[:space:]]" "$out" | tail -n 1)
+        case $line in
+        *" pass "*) echo "ok $n - iotest $name (qcow2)" ;;
+        *"not run"*) echo "ok $n - iotest $name (qcow2) # SKIP not run" ;;
+        *) echo "not ok $n - iotest $name (qcow2)"; status=1 ;;
+        esac
+    done
+    echo "1..$n"
+    exit $status
+    ;;
+quick)
+    [ $# -gt 0 ] || set -- raw qcow2
+    status=0
+    for fmt in "$@"; do
+        log=$build/iotests/quick-$fmt.log
+        start=$(date +%s)
+        echo "== check -$fmt -g quick (log: ${log#"$top"/})"
+        run_check "-$fmt" -g quick >"$log" 2>&1
+        echo "   $(( $(date +%s) - start )) s"
+        python3 "$top/tests/iotests/summarise.py" "$fmt" "$log" || status=1
+    done
+    exit $status
+    ;;
+*)
+    die "usage: run-iotests.sh ours HELPER | quick [FORMAT...]"
+    ;;
+esac
