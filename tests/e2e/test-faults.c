@@ -407,9 +407,11 @@ static void qemu_kill_case(const char *format, const char *cache)
         return;
     }
     up = rig_start(&r, &err) &&
-         blk_writer_init(&w, &r.blk, &r.mem, 0, 8192, 48, 128,
+         blk_writer_init(&w, &r.blk, &r.mem, 0,
+                         IMAGE_SIZE / BLK_WRITER_BLOCK, 48, 128,
                          g_get_real_time(), &err);
-    while (up && w.flushes_done < 8) {
+    /* 8 flushes (slow ones let many writes pass), and room left */
+    while (up && w.flushes_done < 8 && w.next + 512 < w.nblocks) {
         up = blk_writer_step(&w, TIMEOUT_MS, &err);
     }
     /* one more round of writes and a flush, in flight when QEMU dies */

@@ -52,6 +52,8 @@ ours)
     SEL4_VMM_BLK_WRITER=$(cd "$(dirname "$helper")" && pwd)/$(basename "$helper") \
         run_check -qcow2 "${names[@]}" >"$out" 2>&1
     status=$?
+    # a test's progress line and its result share a line, split by \r
+    tr '\r' '\n' <"$out" >"$out.tmp" && mv "$out.tmp" "$out"
     sed 's/^/# /' "$out"
     # TAP, one line per test, for scripts/test-summary.py
     n=0

@@ -17,7 +17,8 @@ def main():
     status = {}
     reasons = collections.defaultdict(list)
     for line in open(path, encoding='utf-8', errors='replace'):
-        m = LINE.match(line.rstrip('\n'))
+        # a test's progress line and its result share a line, split by \r
+        m = LINE.match(line.rstrip('\n').split('\r')[-1])
         if not m:
             continue
         test, st, desc = m.groups()
