@@ -206,6 +206,22 @@ static bool rig_start(Rig *r, GError **errp)
     return guest_up(r, errp);
 }
 
+/* A raw disk, QEMU and the guest's driver; false (reported) on failure. */
+static bool rig_up(Rig *r, const char *name)
+{
+    g_autoptr(GError) err = NULL;
+
+    rig_init(r, name, "raw", "writeback");
+    if (!make_image(r->image, "raw") || !rig_start(r, &err)) {
+        ok(false, "QEMU and the guest's disk up: %s",
+           err ? err->message : "image");
+        diag_file(r->log);
+        rig_free(r);
+        return false;
+    }
+    return true;
+}
+
 /* SIGTERM QEMU and wait; true when it ended. */
 static bool rig_stop(Rig *r)
 {
@@ -558,18 +574,12 @@ static void hold_events(Rig *r, uint64_t *msis)
 
 static void scenario_backpressure(void)
 {
-    g_autoptr(GError) err = NULL;
     g_autofree char *text = NULL;
     uint64_t msis = 0, merged, dropped, full, errors, sent;
     unsigned spi;
     Rig r;
 
-    rig_init(&r, "bp", "raw", "writeback");
-    if (!make_image(r.image, "raw") || !rig_start(&r, &err)) {
-        ok(false, "QEMU and the guest's disk up: %s",
-           err ? err->message : "image");
-        diag_file(r.log);
-        rig_free(&r);
+    if (!rig_up(&r, "bp")) {
         return;
     }
     spi = r.blk.pci.spi_queues;
@@ -718,15 +728,9 @@ static void restart_round(Rig *r, unsigned taken, unsigned claimed)
 
 static void scenario_restart(void)
 {
-    g_autoptr(GError) err = NULL;
     Rig r;
 
-    rig_init(&r, "restart", "raw", "writeback");
-    if (!make_image(r.image, "raw") || !rig_start(&r, &err)) {
-        ok(false, "QEMU and the guest's disk up: %s",
-           err ? err->message : "image");
-        diag_file(r.log);
-        rig_free(&r);
+    if (!rig_up(&r, "restart")) {
         return;
     }
     restart_round(&r, 0, 0);
