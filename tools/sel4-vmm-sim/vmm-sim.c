@@ -125,9 +125,6 @@ fail:
     return NULL;
 }
 
-static void take_replies(VmmSim *sim, int *taken);
-static void take_events(VmmSim *sim, int *taken);
-
 /*
  * The ids of the requests still in drvrpc_req: from the dead device
  * side's committed consumer head (its uncommitted claims are rolled back
@@ -163,11 +160,9 @@ static uint32_t still_queued(VmmSim *sim)
 static void forget_device_side(VmmSim *sim)
 {
     uint32_t queued;
-    int taken = 0;
     unsigned i;
 
-    take_replies(sim, &taken);
-    take_events(sim, &taken);
+    vmm_sim_take(sim);
     queued = still_queued(sim);
     for (i = 0; i < RPCMSG_BUFFER_SIZE; i++) {
         VmmSimPending *p = &sim->pending[i];
@@ -281,7 +276,7 @@ void vmm_sim_hold(VmmSim *sim, unsigned what, int ms)
     }
 }
 
-/* Whether a hold ending at @until is on; else how long it lasts, in ms. */
+/* Whether a hold ending at @until is on; if so, cap *@left_ms to its rest. */
 static bool held(gint64 until, int *left_ms)
 {
     gint64 left = until - g_get_monotonic_time();
