@@ -279,8 +279,10 @@ bool vmm_sim_mmio_send(VmmSim *sim, VmmSimBatch *b, VmmSimAccess *acc,
     }
     if (r != (int)n) {
         g_set_error(errp, VMM_SIM_ERROR, VMM_SIM_ERROR_FAILED,
-                    "vmm-sim: sent %d of %u requests (free ids: %u)", r, n,
-                    RPCMSG_BUFFER_SIZE - vso_rpc_owned(&sim->rpc));
+                    "vmm-sim: sent %d of %u requests (free ids: %u%s)",
+                    MAX(r, 0), n,
+                    RPCMSG_BUFFER_SIZE - vso_rpc_owned(&sim->rpc),
+                    r < 0 ? ", drvrpc_req refused" : "");
         return false;
     }
     return true;
