@@ -29,10 +29,13 @@ for b in qemu-system-aarch64 qemu-img qemu-io qemu-nbd storage-daemon/qemu-stora
         die "no build/qemu/$b: SEL4_QEMU_TARGETS='qemu-system-aarch64 qemu-img qemu-io qemu-nbd storage-daemon/qemu-storage-daemon' qemu/build.sh"
 done
 
-# check runs in its build dir; scratch space where O_DIRECT works (not tmpfs)
+# check runs in its build dir; scratch space where O_DIRECT works (not
+# tmpfs); sockets in a short path of their own, removed at exit
+sock_dir=$(mktemp -d /tmp/sel4-iotests-sock.XXXXXX)
+trap 'rm -rf "$sock_dir"' EXIT
 run_check() {
     (cd "$iotests_build" && TEST_DIR=$build/iotests/scratch \
-        SOCK_DIR=$(mktemp -d /tmp/sel4-iotests-sock.XXXXXX) ./check "$@")
+        SOCK_DIR=$sock_dir ./check "$@")
 }
 
 mkdir -p "$build/iotests/scratch"
