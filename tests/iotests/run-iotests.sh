@@ -62,7 +62,7 @@ ours)
     n=0
     for name in "${names[@]}"; do
         n=$((n + 1))
-        line=$(grep -E "^$name[[:space:]]" "$out" | tail -n 1)
+        line=$(grep -E "^${name}[[:space:]]" "$out" | tail -n 1)
         case $line in
         *" pass "*) echo "ok $n - iotest $name (qcow2)" ;;
         *"not run"*) echo "ok $n - iotest $name (qcow2) # SKIP not run" ;;
