@@ -327,8 +327,10 @@ void demo_console(DemoGuest *g)
         demo_row(g, "virtio-console", op, true, "%.1f MB/s round trip",
                  t0 ? (double)CONSOLE_ECHO / t0 : 0.0);
     } else {
-        demo_row(g, "virtio-console", op, false, "%zu bytes back%s%s", got,
-                 err ? ": " : ", not equal", err ? err->message : "");
+        demo_row(g, "virtio-console", op, false, "%zu of %u bytes back, %s",
+                 got, CONSOLE_ECHO,
+                 err ? err->message :
+                 got == CONSOLE_ECHO ? "not equal" : "timed out");
     }
     if (id >= 0) {
         virtio_console_close(c, id, NULL);
