@@ -126,8 +126,8 @@ static int run(uint64_t nonce)
     const VmmSimConfig *c;
     GuestAlloc mem;
     uint64_t mmio_next;
-    VirtioBlk blk;
-    BlkWriter w;
+    VirtioBlk blk = { 0 };
+    BlkWriter w = { 0 };
     BlkVerify v;
     VmmSim *sim;
     char *cmd;
@@ -188,14 +188,16 @@ static int run(uint64_t nonce)
     while (vmm_sim_poll(sim, 1000) != -EPIPE) {
         continue;
     }
-    blk_writer_destroy(&w);
-    vmm_sim_free(sim);
-    return ret;
+    goto out;
 
 fail:
     fprintf(stderr, "sel4-vmm-blk-writer: %s\n", err ? err->message : "?");
+    ret = 1;
+out:
+    blk_writer_destroy(&w);
+    virtio_blk_destroy(&blk);
     vmm_sim_free(sim);
-    return 1;
+    return ret;
 }
 
 int main(int argc, char **argv)
