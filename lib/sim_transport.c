@@ -170,7 +170,7 @@ int sim_transport_create_fds(const SimHello *hello, int fds[SIM_FD_COUNT],
 int sim_transport_create_fds_with_ram(const SimHello *hello, int ram_fd,
                                       int fds[SIM_FD_COUNT], GError **errp)
 {
-    char name[SIM_EVENT_BAR_NAME_SIZE];
+    char name[SEL4_EVENT_BAR_NAME_SIZE];
     int len;
 
     for (unsigned i = 0; i < SIM_FD_COUNT; i++) {
@@ -214,13 +214,13 @@ int sim_transport_create_fds_with_ram(const SimHello *hello, int ram_fd,
     }
 
     /* The event bar's name, as the real device VM's region carries it. */
-    if (hello->iobuf_region_size >= SIM_EVENT_BAR_NAME + sizeof(name)) {
+    if (hello->iobuf_region_size >= SEL4_EVENT_BAR_NAME + sizeof(name)) {
         memset(name, 0, sizeof(name));
         len = snprintf(name, sizeof(name), "guest-iobuf-%" PRIu32,
                        hello->vmid);
         g_assert(len > 0 && (size_t)len < sizeof(name));
         if (pwrite(fds[SIM_FD_IOBUF], name, sizeof(name),
-                   SIM_IOBUF_REGION_EVENT_BAR + SIM_EVENT_BAR_NAME)
+                   SIM_IOBUF_REGION_EVENT_BAR + SEL4_EVENT_BAR_NAME)
             != (ssize_t)sizeof(name)) {
             g_set_error(errp, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_FAILED,
                         SIM_ERR_PREFIX "writing the event-bar name: %s",

@@ -23,18 +23,10 @@
 #include <unistd.h>
 
 #include "sel4/uio_transport.h"
-#include "sel4/sim_transport.h"
 
 #define UIO_ERR_PREFIX      "uio transport: "
 
-/* One event-BAR layout for both transports. */
-_Static_assert(UIO_EVENT_BAR_SIZE == SIM_EVENT_BAR_SIZE, "event bar size");
-_Static_assert(UIO_EVENT_BAR_EMIT == SIM_EVENT_BAR_EMIT, "EMIT");
-_Static_assert(UIO_EVENT_BAR_CONSUME == SIM_EVENT_BAR_CONSUME, "CONSUME");
-_Static_assert(UIO_EVENT_BAR_NAME == SIM_EVENT_BAR_NAME, "name offset");
-_Static_assert(UIO_EVENT_BAR_NAME_SIZE == SIM_EVENT_BAR_NAME_SIZE,
-               "name size");
-_Static_assert(UIO_NAME_MAX <= UIO_EVENT_BAR_NAME_SIZE,
+_Static_assert(UIO_NAME_MAX <= SEL4_EVENT_BAR_NAME_SIZE,
                "a device name fits the event bar");
 
 G_DEFINE_QUARK(uio-transport-error-quark, uio_transport_error)
@@ -345,7 +337,7 @@ static void *map_one(int fd, const UioDevice *dev, unsigned m, size_t len,
 }
 
 /*
- * The event BAR names its function at UIO_EVENT_BAR_NAME.  Another
+ * The event BAR names its function at SEL4_EVENT_BAR_NAME.  Another
  * domain writes it: read a bounded copy once, byte by byte (device
  * memory), then compare.
  */
@@ -353,8 +345,8 @@ static bool check_event_bar_name(const void *event_bar, const UioDevice *dev,
                                  GError **errp)
 {
     const volatile uint8_t *src =
-        (const volatile uint8_t *)event_bar + UIO_EVENT_BAR_NAME;
-    char name[UIO_EVENT_BAR_NAME_SIZE];
+        (const volatile uint8_t *)event_bar + SEL4_EVENT_BAR_NAME;
+    char name[SEL4_EVENT_BAR_NAME_SIZE];
 
     for (unsigned i = 0; i < sizeof(name); i++) {
         name[i] = (char)src[i];
@@ -363,8 +355,8 @@ static bool check_event_bar_name(const void *event_bar, const UioDevice *dev,
         g_set_error(errp, UIO_TRANSPORT_ERROR, UIO_TRANSPORT_ERROR_NAME,
                     UIO_ERR_PREFIX "%s: the event BAR name at 0x%x is not "
                     "NUL-terminated within %u bytes (expected '%s')",
-                    dev->dev_path, UIO_EVENT_BAR_NAME,
-                    UIO_EVENT_BAR_NAME_SIZE, dev->name);
+                    dev->dev_path, SEL4_EVENT_BAR_NAME,
+                    SEL4_EVENT_BAR_NAME_SIZE, dev->name);
         return false;
     }
     if (strcmp(name, dev->name) != 0) {
@@ -416,7 +408,7 @@ static bool check_maps(const UioDevice *iobuf_dev, const UioDevice *ram_dev,
                        uint64_t ram_size, GError **errp)
 {
     return check_ram_size(ram_size, errp) &&
-           check_map(iobuf_dev, UIO_MAP_EVENT_BAR, UIO_EVENT_BAR_SIZE,
+           check_map(iobuf_dev, UIO_MAP_EVENT_BAR, SEL4_EVENT_BAR_SIZE,
                      "event BAR", errp) &&
            check_map(iobuf_dev, UIO_MAP_IOBUF, RPC_IOBUF_SIZE, "iobuf",
                      errp) &&
@@ -427,7 +419,7 @@ static bool map_iobuf_function(const UioDevice *dev, UioRegions *r,
                                GError **errp)
 {
     r->event_bar = map_one(r->iobuf_fd, dev, UIO_MAP_EVENT_BAR,
-                           UIO_EVENT_BAR_SIZE, "event BAR", errp);
+                           SEL4_EVENT_BAR_SIZE, "event BAR", errp);
     if (!r->event_bar) {
         return false;
     }
@@ -477,7 +469,7 @@ fail:
 void uio_unmap_regions(UioRegions *r)
 {
     if (r->event_bar) {
-        munmap(r->event_bar, UIO_EVENT_BAR_SIZE);
+        munmap(r->event_bar, SEL4_EVENT_BAR_SIZE);
     }
     if (r->iobuf) {
         munmap(r->iobuf, RPC_IOBUF_SIZE);
@@ -543,7 +535,7 @@ int uio_doorbell_ack(int fd)
 void uio_ring(void *event_bar)
 {
     volatile uint32_t *emit =
-        (volatile uint32_t *)((uint8_t *)event_bar + UIO_EVENT_BAR_EMIT);
+        (volatile uint32_t *)((uint8_t *)event_bar + SEL4_EVENT_BAR_EMIT);
 
     /* The VMM reads the iobuf after the fault: publish it first. */
     atomic_thread_fence(memory_order_release);

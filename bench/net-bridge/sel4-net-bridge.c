@@ -35,6 +35,7 @@
 #include <unistd.h>
 #include <glib.h>
 
+#include "cli.h"
 #include "net-lab.h"
 #include "qemu-launch.h"
 #include "virtio-net.h"
@@ -294,40 +295,23 @@ out:
 
 int main(int argc, char **argv)
 {
-    g_autoptr(GOptionContext) ctx = g_option_context_new(
-        "- the simulated seL4 guest bridges two namespaces through QEMU");
     g_autoptr(GError) err = NULL;
     g_autofree char *dir = NULL;
     struct sigaction sa = { .sa_handler = on_signal };
     int ret;
 
-    g_option_context_add_main_entries(ctx, entries, NULL);
-    if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
-        fprintf(stderr, "sel4-net-bridge: %s\n", err->message);
-        return 2;
-    }
-    if (!opt_qemu || access(opt_qemu, X_OK) != 0) {
-        fprintf(stderr, "sel4-net-bridge: --qemu PATH (an executable "
-                "qemu-system-aarch64) is required\n");
-        return 2;
-    }
-    if (!opt_loop) {
-        opt_loop = g_strdup("uring");
-    }
-    if (strcmp(opt_loop, "thread") && strcmp(opt_loop, "aio") &&
-        strcmp(opt_loop, "uring")) {
-        fprintf(stderr, "sel4-net-bridge: --loop must be thread, aio or "
-                "uring, not '%s'\n", opt_loop);
-        return 2;
+    if (!cli_parse("sel4-net-bridge",
+                   "- the simulated seL4 guest bridges two namespaces "
+                   "through QEMU", NULL, NULL, entries, &argc, &argv) ||
+        !cli_check_qemu(opt_qemu) || !cli_check_loop(&opt_loop)) {
+        return CLI_EXIT_USAGE;
     }
     if (opt_poll_us < 0) {
-        fprintf(stderr, "sel4-net-bridge: --poll-us must be >= 0\n");
-        return 2;
+        return cli_usage_error("--poll-us must be >= 0");
     }
     /* no SA_RESTART: the bridge's poll() returns and sees the flag */
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
     dir = g_dir_make_tmp("sel4-net-bridge-XXXXXX", &err);
     if (!dir) {
         fprintf(stderr, "sel4-net-bridge: %s\n", err->message);

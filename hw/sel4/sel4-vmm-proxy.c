@@ -7,7 +7,7 @@
  * On seL4 a guest's virtio devices live in QEMU in another VM (the device
  * VM): the VMM traps the guest's accesses to them and forwards each one
  * as an RPC request.  This device plays that VMM for the guest of a
- * `virt` machine, with the simulated VMM of tools/sel4-vmm-sim as its
+ * `virt` machine, with the VMM core of lib/vmm (include/sel4/vmm_sim.h) as its
  * engine, so a real Linux guest drives our backend (-machine virt-sel4
  * -accel sel4,transport=sim) with its own drivers:
  *
@@ -67,7 +67,7 @@
 #include "exec/cpu-common.h"
 #include "trace.h"
 
-#include "vmm-sim.h"
+#include "sel4/vmm_sim.h"
 
 #define TYPE_SEL4_VMM_PROXY     "sel4-vmm-proxy"
 #define TYPE_SEL4_VMM_PROXY_FN  "sel4-vmm-proxy-function"

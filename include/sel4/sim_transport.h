@@ -5,7 +5,7 @@
  * Copyright (c) 2026 The sel4-qemu-uring authors
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
- * The simulated VMM (tools/sel4-vmm-sim, the driver side) listens on a unix
+ * The simulated VMM (lib/vmm, the driver side) listens on a unix
  * stream socket.  When the device side connects, the VMM sends exactly ONE
  * message: a SimHello header (below) as the data bytes, and one SCM_RIGHTS
  * control message carrying exactly SIM_FD_COUNT descriptors:
@@ -28,12 +28,8 @@
  *
  * The iobuf region (fds[SIM_FD_IOBUF], SIM_IOBUF_REGION_SIZE bytes):
  *
- *   +0x0000  event-bar page (SIM_EVENT_BAR_SIZE = 4 KiB)
- *            +0x0  EMIT     u32  device -> VMM (informational in `sim`:
- *                                the doorbell is the eventfd)
- *            +0x4  CONSUME  u32  VMM -> device counter (informational)
- *            +0x8  name     NUL-terminated, at most SIM_EVENT_BAR_NAME_SIZE
- *                           bytes ("guest-iobuf-<vmid>"); readers bound it
+ *   +0x0000  event-bar page (SEL4_EVENT_BAR_SIZE = 4 KiB; layout in
+ *            sel4/event_bar.h)
  *   +0x1000  iobuf (RPC_IOBUF_SIZE = 2 pages; layout in sel4/rpc.h)
  *   +0x3000  end
  *
@@ -93,19 +89,15 @@
 #include <stdint.h>
 #include <glib.h>
 
+#include "sel4/event_bar.h"
 #include "sel4/rpc.h"
 
 /* ---- the iobuf region ---- */
 
 #define SIM_PAGE_SIZE               4096u
-#define SIM_EVENT_BAR_SIZE          SIM_PAGE_SIZE
-#define SIM_EVENT_BAR_EMIT          0x0     /* u32, device -> VMM */
-#define SIM_EVENT_BAR_CONSUME       0x4     /* u32, VMM -> device counter */
-#define SIM_EVENT_BAR_NAME          0x8     /* NUL-terminated region name */
-#define SIM_EVENT_BAR_NAME_SIZE     64u
 #define SIM_IOBUF_REGION_EVENT_BAR  0x0     /* offset of the event bar */
-#define SIM_IOBUF_REGION_IOBUF      SIM_EVENT_BAR_SIZE  /* 0x1000 */
-#define SIM_IOBUF_REGION_SIZE       (SIM_EVENT_BAR_SIZE + RPC_IOBUF_SIZE)
+#define SIM_IOBUF_REGION_IOBUF      SEL4_EVENT_BAR_SIZE  /* 0x1000 */
+#define SIM_IOBUF_REGION_SIZE       (SEL4_EVENT_BAR_SIZE + RPC_IOBUF_SIZE)
 
 /* The PIO window follows the PCIe MMIO window (protocol.md). */
 #define SIM_PCI_PIO_SIZE            0x10000u
@@ -158,8 +150,7 @@ _Static_assert(offsetof(SimHello, ram_region_size) == 0x38,
 _Static_assert(sizeof(SimHello) == 64, "the version-1 hello is 64 bytes");
 _Static_assert(sizeof(SimHello) <= SIM_HELLO_MAX_SIZE, "fits the maximum");
 _Static_assert(SIM_IOBUF_REGION_SIZE == 0x3000, "event bar + 2-page iobuf");
-_Static_assert(SIM_EVENT_BAR_NAME + SIM_EVENT_BAR_NAME_SIZE <=
-               SIM_EVENT_BAR_SIZE, "name fits the event bar");
+_Static_assert(SEL4_EVENT_BAR_SIZE == SIM_PAGE_SIZE, "the event bar is a page");
 
 /* ---- errors ---- */
 

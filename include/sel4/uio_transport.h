@@ -33,6 +33,7 @@
 #include <stdint.h>
 #include <glib.h>
 
+#include "sel4/event_bar.h"
 #include "sel4/rpc.h"
 
 #define UIO_SYSFS_CLASS_DIR     "/sys/class/uio"
@@ -45,13 +46,6 @@
 #define UIO_MAP_EVENT_BAR       0       /* on the iobuf function */
 #define UIO_MAP_IOBUF           1       /* on the iobuf function */
 #define UIO_MAP_RAM             1       /* on the RAM function */
-
-/* The event BAR (protocol.md). */
-#define UIO_EVENT_BAR_SIZE      4096u
-#define UIO_EVENT_BAR_EMIT      0x0     /* u32, device -> VMM doorbell */
-#define UIO_EVENT_BAR_CONSUME   0x4     /* u32, VMM -> device counter */
-#define UIO_EVENT_BAR_NAME      0x8     /* NUL-terminated function name */
-#define UIO_EVENT_BAR_NAME_SIZE 64u     /* bytes read at most, NUL included */
 
 #define UIO_IOBUF_NAME_FMT      "guest-iobuf-%" PRIu32
 #define UIO_RAM_NAME_FMT        "guest-ram-%" PRIu32
@@ -113,7 +107,7 @@ typedef enum UioMapFlags {
 
 typedef struct UioRegions {
     int iobuf_fd;               /* O_RDWR|O_CLOEXEC; the VMM -> device bell */
-    void *event_bar;            /* UIO_EVENT_BAR_SIZE bytes (map0) */
+    void *event_bar;            /* SEL4_EVENT_BAR_SIZE bytes (map0) */
     void *iobuf;                /* RPC_IOBUF_SIZE bytes (map1) */
     int ram_fd;                 /* O_RDWR|O_CLOEXEC */
     uint64_t ram_offset;        /* mmap offset of RAM in ram_fd */
@@ -123,10 +117,10 @@ typedef struct UioRegions {
 
 /*
  * Open both nodes O_RDWR|O_CLOEXEC, check the maps (event BAR map0 >=
- * UIO_EVENT_BAR_SIZE, iobuf map1 >= RPC_IOBUF_SIZE, RAM map1 >=
+ * SEL4_EVENT_BAR_SIZE, iobuf map1 >= RPC_IOBUF_SIZE, RAM map1 >=
  * @ram_size, all with offset 0), mmap them MAP_SHARED read/write at
  * M * page size (RAM only without UIO_MAP_RAM_FD_ONLY), and check that
- * the event BAR names @iobuf_dev (bounded read at UIO_EVENT_BAR_NAME).
+ * the event BAR names @iobuf_dev (bounded read at SEL4_EVENT_BAR_NAME).
  * @ram_size comes from uservm (validated there) and must be non-zero.  On
  * failure nothing stays open or mapped and @out is empty (safe to pass
  * to uio_unmap_regions()).
@@ -153,7 +147,7 @@ int uio_doorbell_ack(int fd);
 /*
  * Ring the device -> VMM doorbell: a release barrier (the iobuf writes
  * before it are visible first), then one volatile 32-bit store to event
- * BAR offset UIO_EVENT_BAR_EMIT.  The value is irrelevant to the VMM.
+ * BAR offset SEL4_EVENT_BAR_EMIT.  The value is irrelevant to the VMM.
  */
 void uio_ring(void *event_bar);
 

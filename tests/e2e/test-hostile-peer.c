@@ -6,7 +6,7 @@
  *
  * usage: test-hostile-peer QEMU_BINARY LOOP_OPTIONS
  *
- * The simulated VMM in its hostile mode (vmm-sim-hostile.c) sends what no
+ * The simulated VMM in its hostile mode (vmm_sim_hostile.c) sends what no
  * correct VMM sends: unknown opcodes, MMIO lengths 0/3/9/16, bad address
  * spaces and unregistered devices, config offsets beyond config space,
  * guest-physical addresses outside RAM and every BAR (one wrapping past
@@ -34,7 +34,8 @@
 #include <unistd.h>
 #include <glib.h>
 
-#include "vmm-sim.h"
+#include "sel4/vmm_sim.h"
+#include "vmm_sim_hostile.h"
 #include "qemu-harness.h"
 
 #define TIMEOUT_MS      20000

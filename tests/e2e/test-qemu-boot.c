@@ -41,7 +41,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 
-#include "vmm-sim.h"
+#include "sel4/vmm_sim.h"
 #include "qemu-harness.h"
 
 #define N_DEVICES       5

@@ -35,7 +35,7 @@
 #include <unistd.h>
 #include <glib.h>
 
-#include "vmm-sim.h"
+#include "sel4/vmm_sim.h"
 #include "virtio-rng.h"
 #include "qmp-client.h"
 #include "qemu-harness.h"

@@ -35,7 +35,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 
-#include "vmm-sim.h"
+#include "sel4/vmm_sim.h"
 #include "qmp-client.h"
 #include "qemu-harness.h"
 

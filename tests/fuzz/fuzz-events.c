@@ -1,7 +1,7 @@
 /*
  * Fuzz target: the simulated VMM taking what QEMU wrote (replies on
  * drvrpc_resp, events on devevt) from an iobuf the fuzzer writes, and its
- * parse of each event (tools/sel4-vmm-sim/vmm-sim-events.c).
+ * parse of each event (lib/vmm/vmm_sim_events.c).
  *
  * Copyright (c) 2026 The sel4-qemu-uring authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -20,7 +20,7 @@
  */
 #include <string.h>
 
-#include "vmm-sim-int.h"
+#include "vmm_sim_int.h"
 #include "fuzz-common.h"
 
 #define HDR     8

@@ -1,7 +1,7 @@
 /*
  * The 9P2000.L codec of the simulated guest's 9p client
- * (tools/sel4-vmm-sim/p9-codec.c): T-messages byte for byte, and replies
- * decoded, with every truncation, trailing bytes, an oversized size
+ * (tools/sel4-vmm-sim/guest/p9-codec.c): T-messages byte for byte, and
+ * replies decoded, with every truncation, trailing bytes, an oversized size
  * field, a wrong tag or type and impossible counts refused.
  *
  * Copyright (c) 2026 The sel4-qemu-uring authors

@@ -486,7 +486,7 @@ static int vmm_child(int listen_fd)
     }
     memcpy(r.iobuf, iobuf_text, sizeof(iobuf_text));
     memcpy((char *)r.ram + RAM_OFF_VMM, ram_text, sizeof(ram_text));
-    memcpy(r.event_bar + SIM_EVENT_BAR_CONSUME, &consume, sizeof(consume));
+    memcpy(r.event_bar + SEL4_EVENT_BAR_CONSUME, &consume, sizeof(consume));
     if (sim_transport_send_hello(conn, &h, fds, NULL) < 0) {
         return 12;
     }
@@ -564,9 +564,9 @@ static void test_good_handoff(void)
     g_assert_true(r.event_bar == (uint8_t *)r.iobuf_region);
     g_assert_cmpstr((char *)r.iobuf, ==, iobuf_text);
     g_assert_cmpstr((char *)r.ram + RAM_OFF_VMM, ==, ram_text);
-    g_assert_cmpstr((char *)r.event_bar + SIM_EVENT_BAR_NAME, ==,
+    g_assert_cmpstr((char *)r.event_bar + SEL4_EVENT_BAR_NAME, ==,
                     "guest-iobuf-1");
-    memcpy(&consume, r.event_bar + SIM_EVENT_BAR_CONSUME, sizeof(consume));
+    memcpy(&consume, r.event_bar + SEL4_EVENT_BAR_CONSUME, sizeof(consume));
     g_assert_cmpuint(consume, ==, 7);
 
     /* Write into RAM and the iobuf, ring the VMM (count 3), wait for it. */

@@ -140,14 +140,14 @@ static void standin_add(const StandIn *s, unsigned index, const char *name,
     g_assert_cmpint(ftruncate(fd, (off_t)file_size), ==, 0);
     if (bar_name) {
         g_assert_cmpint(pwrite(fd, bar_name, strlen(bar_name) + 1,
-                               UIO_EVENT_BAR_NAME), ==,
+                               SEL4_EVENT_BAR_NAME), ==,
                         (ssize_t)strlen(bar_name) + 1);
     }
     close(fd);
 }
 
-static const uint64_t iobuf_sizes[] = { UIO_EVENT_BAR_SIZE, RPC_IOBUF_SIZE };
-static const uint64_t ram_sizes[] = { UIO_EVENT_BAR_SIZE, RAM_SIZE };
+static const uint64_t iobuf_sizes[] = { SEL4_EVENT_BAR_SIZE, RPC_IOBUF_SIZE };
+static const uint64_t ram_sizes[] = { SEL4_EVENT_BAR_SIZE, RAM_SIZE };
 
 /* The usual pair: uio0 = RAM, uio3 = iobuf, plus an unrelated uio1. */
 static void standin_good(StandIn *s)
@@ -187,7 +187,7 @@ static void test_found_by_name(void)
     g_assert_cmpstr(io.name, ==, IOBUF_NAME);
     g_assert_cmpstr(io.dev_path, ==, node);
     g_assert_cmpuint(io.n_maps, ==, 2);
-    g_assert_cmphex(io.maps[0].size, ==, UIO_EVENT_BAR_SIZE);
+    g_assert_cmphex(io.maps[0].size, ==, SEL4_EVENT_BAR_SIZE);
     g_assert_cmphex(io.maps[1].size, ==, RPC_IOBUF_SIZE);
     g_assert_cmphex(io.maps[1].addr, ==, 0x10310000);
     g_assert_cmphex(io.maps[1].offset, ==, 0);
@@ -400,7 +400,7 @@ static void expect_map_error(const StandIn *s, uint64_t ram_size,
 static void test_map_too_small(void)
 {
     static const uint64_t small_bar[] = { 0x800, RPC_IOBUF_SIZE };
-    static const uint64_t small_iobuf[] = { UIO_EVENT_BAR_SIZE, 0x1000 };
+    static const uint64_t small_iobuf[] = { SEL4_EVENT_BAR_SIZE, 0x1000 };
     g_autofree char *map1 = NULL;
     StandIn s;
 
@@ -440,7 +440,7 @@ static void test_map_unaligned(void)
 
 static void test_event_bar_name(void)
 {
-    char unterminated[UIO_EVENT_BAR_NAME_SIZE + 8];
+    char unterminated[SEL4_EVENT_BAR_NAME_SIZE + 8];
     g_autofree char *node = NULL;
     StandIn s;
     int fd;
@@ -460,7 +460,7 @@ static void test_event_bar_name(void)
     fd = open(node, O_WRONLY | O_CLOEXEC);
     g_assert_cmpint(fd, >=, 0);
     g_assert_cmpint(pwrite(fd, unterminated, sizeof(unterminated),
-                           UIO_EVENT_BAR_NAME), ==, sizeof(unterminated));
+                           SEL4_EVENT_BAR_NAME), ==, sizeof(unterminated));
     close(fd);
     expect_map_error(&s, RAM_SIZE, UIO_TRANSPORT_ERROR_NAME,
                      "is not NUL-terminated within 64 bytes");
@@ -517,22 +517,22 @@ static void test_map_and_write_through(void)
     g_assert_cmphex(r.ram_offset, ==, page());
     g_assert_cmphex(r.ram_size, ==, RAM_SIZE);
     g_assert_nonnull(r.ram);
-    g_assert_cmpstr((char *)r.event_bar + UIO_EVENT_BAR_NAME, ==, IOBUF_NAME);
+    g_assert_cmpstr((char *)r.event_bar + SEL4_EVENT_BAR_NAME, ==, IOBUF_NAME);
 
     /* Map M is at M * page size of the node: prove it with pread. */
     *(volatile uint32_t *)((uint8_t *)r.iobuf + 0x10) = 0x11223344;
     *(volatile uint32_t *)((uint8_t *)r.ram + RAM_SIZE - 4) = 0x55667788;
-    *(volatile uint32_t *)((uint8_t *)r.event_bar + UIO_EVENT_BAR_CONSUME) =
+    *(volatile uint32_t *)((uint8_t *)r.event_bar + SEL4_EVENT_BAR_CONSUME) =
         0x99;
     g_assert_cmphex(pread_u32(io_node, page() + 0x10), ==, 0x11223344);
     g_assert_cmphex(pread_u32(ram_node, page() + RAM_SIZE - 4), ==,
                     0x55667788);
-    g_assert_cmphex(pread_u32(io_node, UIO_EVENT_BAR_CONSUME), ==, 0x99);
+    g_assert_cmphex(pread_u32(io_node, SEL4_EVENT_BAR_CONSUME), ==, 0x99);
 
     /* The device -> VMM doorbell is a store at event BAR offset 0. */
-    g_assert_cmphex(pread_u32(io_node, UIO_EVENT_BAR_EMIT), ==, 0);
+    g_assert_cmphex(pread_u32(io_node, SEL4_EVENT_BAR_EMIT), ==, 0);
     uio_ring(r.event_bar);
-    g_assert_cmphex(pread_u32(io_node, UIO_EVENT_BAR_EMIT), !=, 0);
+    g_assert_cmphex(pread_u32(io_node, SEL4_EVENT_BAR_EMIT), !=, 0);
 
     uio_unmap_regions(&r);
     g_assert_cmpint(r.iobuf_fd, ==, -1);

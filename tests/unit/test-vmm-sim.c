@@ -1,5 +1,5 @@
 /*
- * The simulated seL4 VMM (tools/sel4-vmm-sim) against a fake device side
+ * The simulated seL4 VMM (lib/vmm) against a fake device side
  * built on the project's own transport and queue library: registrations
  * and START_VM, config space through RPC and INTERRUPT_LINE/PIN answered
  * locally, synchronous and pipelined MMIO, SET_IRQ levels and MSI pulses,
@@ -22,7 +22,7 @@
 
 #include "sel4/sim_transport.h"
 #include "sel4/vso_rpc.h"
-#include "vmm-sim.h"
+#include "sel4/vmm_sim.h"
 
 #define NDEVS           3
 #define PCI_BASE        VMM_SIM_DEFAULT_PCI_MMIO_BASE

@@ -12,7 +12,7 @@
 #include <glib.h>
 
 #include "guest-alloc.h"
-#include "vmm-sim.h"
+#include "sel4/vmm_sim.h"
 
 /* Registration order of the demo's devices (AS_PCIDEV(n), INTx n). */
 enum {

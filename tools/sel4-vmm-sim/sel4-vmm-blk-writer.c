@@ -33,6 +33,7 @@
 #include <glib.h>
 
 #include "blk-writer.h"
+#include "cli.h"
 
 #define TIMEOUT_MS      30000
 #define QUEUE_SIZE      128
@@ -202,23 +203,18 @@ out:
 
 int main(int argc, char **argv)
 {
-    g_autoptr(GOptionContext) ctx =
-        g_option_context_new("- the simulated seL4 VMM, a guest writing");
-    g_autoptr(GError) err = NULL;
     uint64_t nonce;
 
-    g_option_context_add_main_entries(ctx, entries, NULL);
-    if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
-        fprintf(stderr, "sel4-vmm-blk-writer: %s\n", err->message);
-        return 2;
+    if (!cli_parse("sel4-vmm-blk-writer",
+                   "- the simulated seL4 VMM, a guest writing", NULL, NULL,
+                   entries, &argc, &argv)) {
+        return CLI_EXIT_USAGE;
     }
     nonce = opt_nonce ? g_ascii_strtoull(opt_nonce, NULL, 0) : 1;
     if (opt_blocks <= 0 || opt_prefix < 0 || opt_prefix > opt_blocks ||
         opt_pace_us < 0 || (!opt_socket == !opt_check)) {
-        fprintf(stderr, "sel4-vmm-blk-writer: give --socket or --check; "
-                "--blocks > 0, 0 <= --prefix <= --blocks\n");
-        return 2;
+        return cli_usage_error("give --socket or --check; --blocks > 0, "
+                               "0 <= --prefix <= --blocks");
     }
-    signal(SIGPIPE, SIG_IGN);
     return opt_check ? check_image(nonce) : run(nonce);
 }

@@ -32,8 +32,9 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 
-#include "vmm-sim.h"
+#include "sel4/vmm_sim.h"
 #include "demo-workloads.h"
+#include "cli.h"
 #include "qemu-launch.h"
 #include "qmp-client.h"
 
@@ -285,8 +286,6 @@ static bool make_disk(const char *path)
 
 int main(int argc, char **argv)
 {
-    g_autoptr(GOptionContext) ctx = g_option_context_new(
-        "- the simulated seL4 VMM drives QEMU's sel4 accelerator");
     g_autoptr(GError) err = NULL;
     g_autofree char *tmp = NULL;
     g_autofree char *disk = NULL, *share = NULL;
@@ -294,37 +293,21 @@ int main(int argc, char **argv)
     const char *dir;
     int ret;
 
-    g_option_context_set_summary(ctx,
+    if (!cli_parse("sel4-vmm-demo",
+        "- the simulated seL4 VMM drives QEMU's sel4 accelerator",
         "Starts QEMU (-machine virt-sel4 -accel sel4,transport=sim) with "
         "virtio-blk, -net,\n-rng, -serial and -9p devices, probes them "
         "through the simulated VMM, runs a\nworkload on each through the "
         "simulated guest's drivers and prints a table,\nthen the VMM's and "
         "QEMU's counters.  virtio-net's workload uses network\nnamespaces "
-        "and taps: run as root.");
-    g_option_context_set_description(ctx,
+        "and taps: run as root.",
         "Exit status: 0 when every row of the table is ok; 1 otherwise; 2 "
         "for a bad\ncommand line.  Example:\n  sel4-vmm-demo --qemu "
-        "build/qemu/qemu-system-aarch64 --loop thread\n");
-    g_option_context_add_main_entries(ctx, entries, NULL);
-    if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
-        fprintf(stderr, "sel4-vmm-demo: %s (see --help)\n", err->message);
-        return 2;
+        "build/qemu/qemu-system-aarch64 --loop thread\n",
+        entries, &argc, &argv) ||
+        !cli_check_qemu(opt_qemu) || !cli_check_loop(&opt_loop)) {
+        return CLI_EXIT_USAGE;
     }
-    if (!opt_qemu || access(opt_qemu, X_OK) != 0) {
-        fprintf(stderr, "sel4-vmm-demo: --qemu PATH (an executable "
-                "qemu-system-aarch64) is required\n");
-        return 2;
-    }
-    if (!opt_loop) {
-        opt_loop = g_strdup("uring");
-    }
-    if (!g_str_equal(opt_loop, "thread") && !g_str_equal(opt_loop, "aio") &&
-        !g_str_equal(opt_loop, "uring")) {
-        fprintf(stderr, "sel4-vmm-demo: --loop is thread, aio or uring, "
-                "not '%s'\n", opt_loop);
-        return 2;
-    }
-    signal(SIGPIPE, SIG_IGN);
     /* every thread inherits the mask: only signal_thread takes them */
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);

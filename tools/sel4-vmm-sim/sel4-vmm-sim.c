@@ -24,7 +24,8 @@
 #include <unistd.h>
 #include <glib.h>
 
-#include "vmm-sim.h"
+#include "sel4/vmm_sim.h"
+#include "cli.h"
 #include "qmp-client.h"
 
 static char *opt_socket;
@@ -102,8 +103,6 @@ static bool run_hmp(void)
 
 int main(int argc, char **argv)
 {
-    g_autoptr(GOptionContext) ctx = g_option_context_new(
-        "[-- QEMU_COMMAND...]");
     g_autoptr(GError) err = NULL;
     VmmSimConfig cfg = { 0 };
     char **cmd = NULL;
@@ -111,21 +110,18 @@ int main(int argc, char **argv)
     VmmSim *sim;
     int ret = 1, i;
 
-    g_option_context_set_summary(ctx,
+    if (!cli_parse("sel4-vmm-sim", "[-- QEMU_COMMAND...]",
         "The simulated seL4 VMM: listens on --socket, runs QEMU_COMMAND "
         "(or waits\nfor a QEMU started elsewhere), checks that it "
         "registers its devices,\nstarts and answers config requests, then "
-        "stops it.");
-    g_option_context_set_description(ctx,
+        "stops it.",
         "Example:\n  sel4-vmm-sim --socket /tmp/vmm.sock -- "
         "qemu-system-aarch64 -nodefaults \\\n    -display none -machine "
         "virt-sel4 \\\n    -accel sel4,transport=sim,socket=/tmp/vmm.sock "
         "-device virtio-rng-pci\n\nExit status: 0 when QEMU attached, "
-        "started and answered; 1 otherwise;\n2 for a bad command line.\n");
-    g_option_context_add_main_entries(ctx, entries, NULL);
-    if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
-        fprintf(stderr, "sel4-vmm-sim: %s (see --help)\n", err->message);
-        return 2;
+        "started and answered; 1 otherwise;\n2 for a bad command line.\n",
+        entries, &argc, &argv)) {
+        return CLI_EXIT_USAGE;
     }
     for (i = 1; i < argc; i++) {
         if (g_str_equal(argv[i], "--")) {
@@ -136,12 +132,10 @@ int main(int argc, char **argv)
     if (!opt_socket || opt_timeout <= 0 || opt_hold < 0 ||
         (opt_hmp && !opt_qmp) ||
         (i == argc && argc > 1) || (cmd && !*cmd)) {
-        fprintf(stderr, "sel4-vmm-sim: --socket PATH is required, "
-                "--timeout > 0, --hold >= 0, --hmp only with --qmp, and a "
-                "QEMU command only after \"--\" (see --help)\n");
-        return 2;
+        return cli_usage_error("--socket PATH is required, --timeout > 0, "
+                               "--hold >= 0, --hmp only with --qmp, and a "
+                               "QEMU command only after \"--\"");
     }
-    signal(SIGPIPE, SIG_IGN);
     cfg.socket_path = opt_socket;
     sim = vmm_sim_new(&cfg, &err);
     if (!sim) {

@@ -21,7 +21,7 @@
 #include <stdbool.h>
 #include <glib.h>
 
-#include "vmm-sim.h"
+#include "sel4/vmm_sim.h"
 #include "guest-alloc.h"
 
 enum {

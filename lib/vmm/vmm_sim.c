@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "vmm-sim-int.h"
+#include "vmm_sim_int.h"
 
 G_DEFINE_QUARK(vmm-sim-error-quark, vmm_sim_error)
 
@@ -254,7 +254,7 @@ void vmm_sim_ring(VmmSim *sim)
 {
     uint64_t one = 1;
     uint32_t *consume =
-        (uint32_t *)(sim->regions.event_bar + SIM_EVENT_BAR_CONSUME);
+        (uint32_t *)(sim->regions.event_bar + SEL4_EVENT_BAR_CONSUME);
 
     /* The CONSUME counter is informational in `sim`; the eventfd rings. */
     __atomic_fetch_add(consume, 1, __ATOMIC_RELEASE);

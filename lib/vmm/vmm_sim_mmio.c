@@ -14,7 +14,7 @@
  */
 #include <errno.h>
 
-#include "vmm-sim-int.h"
+#include "vmm_sim_int.h"
 
 #define PCI_INTERRUPT_LINE      0x3c
 #define PCI_INTERRUPT_PIN       0x3d

@@ -11,7 +11,7 @@
  */
 #include <string.h>
 
-#include "vmm-sim-int.h"
+#include "vmm_sim_int.h"
 
 /* PCI_DEVFN(slot, 0) on bus 0: the VMM's own choice, slot n + 1. */
 static unsigned choose_devfn(unsigned index)

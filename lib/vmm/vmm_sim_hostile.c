@@ -13,7 +13,8 @@
  */
 #include <errno.h>
 
-#include "vmm-sim-int.h"
+#include "vmm_sim_hostile.h"
+#include "vmm_sim_int.h"
 
 bool vmm_sim_call_raw(VmmSim *sim, const rpcmsg_t *reqs, unsigned n,
                       rpcmsg_t *replies, GError **errp)

@@ -19,7 +19,7 @@
 #include <sys/types.h>
 #include <glib.h>
 
-#include "vmm-sim.h"
+#include "sel4/vmm_sim.h"
 
 /* qmp-client.h; not included here: json-glib clashes with fio's json.h */
 struct QmpClient;

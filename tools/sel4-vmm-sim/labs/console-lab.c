@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "console-lab.h"
-#include "vmm-sim.h"
+#include "sel4/vmm_sim.h"
 
 #define CONSOLE_LAB_CONNECT_TRIES   50
 #define CONSOLE_LAB_CONNECT_WAIT_US (100 * 1000)

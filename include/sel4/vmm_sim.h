@@ -154,7 +154,7 @@ typedef struct VmmSimStats {
     uint64_t reclaimed;         /* ids a dead device side took, unanswered */
 } VmmSimStats;
 
-/* ---- lifecycle (vmm-sim.c) ---- */
+/* ---- lifecycle (vmm_sim.c) ---- */
 
 /*
  * Create RAM and iobuf memfds and the two doorbell eventfds, map them,
@@ -212,7 +212,7 @@ int vmm_sim_doorbell_fd(const VmmSim *sim);
  */
 int vmm_sim_conn_fd(const VmmSim *sim);
 
-/* ---- state (vmm-sim.c) ---- */
+/* ---- state (vmm_sim.c) ---- */
 
 const VmmSimConfig *vmm_sim_config(const VmmSim *sim);
 const char *vmm_sim_socket_path(const VmmSim *sim);
@@ -232,7 +232,7 @@ void vmm_sim_get_stats(const VmmSim *sim, VmmSimStats *stats);
 /* The driver side's queue library state (queue stats, broken flags). */
 const VsoRpc *vmm_sim_rpc(const VmmSim *sim);
 
-/* ---- interrupts (vmm-sim-events.c) ---- */
+/* ---- interrupts (vmm_sim_events.c) ---- */
 
 /* Current level of INTx n (< 32) or SPI INTID @irq (>= 32). */
 bool vmm_sim_irq_level(const VmmSim *sim, unsigned irq);
@@ -258,7 +258,7 @@ bool vmm_sim_wait_irq_count(VmmSim *sim, unsigned irq, uint64_t count,
 bool vmm_sim_wait_irq_level(VmmSim *sim, unsigned irq, bool level,
                             int timeout_ms);
 
-/* ---- MMIO (vmm-sim-mmio.c) ---- */
+/* ---- MMIO (vmm_sim_mmio.c) ---- */
 
 /*
  * One access as a guest vCPU (slot 0..15) or VMM thread (16..31) makes
@@ -333,24 +333,5 @@ bool vmm_sim_config_read(VmmSim *sim, unsigned dev_index, unsigned offset,
                          unsigned len, uint64_t *val, GError **errp);
 bool vmm_sim_config_write(VmmSim *sim, unsigned dev_index, unsigned offset,
                           unsigned len, uint64_t val, GError **errp);
-
-/* ---- hostile mode (vmm-sim-hostile.c), for tests ---- */
-
-/*
- * Send @n request bodies exactly as given (no check at all) and wait for
- * their replies, whole bodies into @replies.  Fails like
- * vmm_sim_mmio_batch().
- */
-bool vmm_sim_call_raw(VmmSim *sim, const rpcmsg_t *reqs, unsigned n,
-                      rpcmsg_t *replies, GError **errp);
-/*
- * Put message id @id (any value, lent or not) on drvrpc_req as the
- * deployed producer would; no doorbell.  False when the queue is full.
- */
-bool vmm_sim_enqueue_raw_id(VmmSim *sim, uint16_t id);
-/* The shared iobuf, to rewrite queue markers and bodies at will. */
-rpcmsg_iobuf_t *vmm_sim_iobuf(VmmSim *sim);
-/* Never take devevt (registrations, START_VM, interrupts stay queued). */
-void vmm_sim_set_ignore_events(VmmSim *sim, bool ignore);
 
 #endif /* SEL4_VMM_SIM_H */

@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#include "vmm-sim.h"
+#include "sel4/vmm_sim.h"
 
 typedef struct GuestAlloc {
     VmmSim *sim;

@@ -8,7 +8,7 @@
 #define SEL4_VMM_SIM_INT_H
 
 #include "sel4/sim_transport.h"
-#include "vmm-sim.h"
+#include "sel4/vmm_sim.h"
 
 /* What the VMM remembers of one lent message id. */
 typedef enum VmmSimPendingState {
@@ -18,7 +18,7 @@ typedef enum VmmSimPendingState {
 } VmmSimPendingState;
 
 /*
- * A batch (VmmSimBatch, vmm-sim.h) waits for its requests: a reply is
+ * A batch (VmmSimBatch, sel4/vmm_sim.h) waits for its requests: a reply is
  * stored at once in acc[idx] (or raw[idx]) and its message id freed, so
  * within a batch of more than 32 accesses ids are reused.
  */
@@ -60,12 +60,12 @@ struct VmmSim {
     VmmSimStats stats;
 };
 
-/* vmm-sim-mmio.c: store the @reply of request @p, free its id. */
+/* vmm_sim_mmio.c: store the @reply of request @p, free its id. */
 void vmm_sim_complete(VmmSimPending *p, const rpcmsg_t *reply);
-/* vmm-sim-mmio.c: request @p will never be answered: fail it, free its id. */
+/* vmm_sim_mmio.c: request @p will never be answered: fail it, free its id. */
 void vmm_sim_fail(VmmSimPending *p);
 /*
- * vmm-sim-mmio.c: send the @n request bodies @msgs of batch @b as room and
+ * vmm_sim_mmio.c: send the @n request bodies @msgs of batch @b as room and
  * ids allow, and wait for every reply (see vmm_sim_mmio_batch()).
  */
 bool vmm_sim_run_batch(VmmSim *sim, VmmSimBatch *b, const rpcmsg_t *msgs,
@@ -91,28 +91,28 @@ typedef struct VmmSimEvent {
 } VmmSimEvent;
 
 /*
- * vmm-sim-events.c: parse @msg (a local copy); false when it is bad
+ * vmm_sim_events.c: parse @msg (a local copy); false when it is bad
  * whatever the state (ev->kind still says what it claimed to be).  Pure.
  */
 bool vmm_sim_parse_event(const rpcmsg_t *msg, VmmSimEvent *ev);
-/* vmm-sim-events.c: take one devevt message (parse, then act on it). */
+/* vmm_sim_events.c: take one devevt message (parse, then act on it). */
 void vmm_sim_handle_event(VmmSim *sim, const rpcmsg_t *msg);
 
 /*
- * vmm-sim.c: a VmmSim's state before anything is created (config with
+ * vmm_sim.c: a VmmSim's state before anything is created (config with
  * defaults, no fds, no devices): what vmm_sim_new() starts from, and what
  * the event fuzz target (tests/fuzz/) feeds events to.
  */
 void vmm_sim_state_init(VmmSim *sim, const VmmSimConfig *cfg);
 
 /*
- * vmm-sim.c: take every reply and event the queues hold, without waiting;
+ * vmm_sim.c: take every reply and event the queues hold, without waiting;
  * returns how many.  Also what the event fuzz target drives.
  */
 int vmm_sim_take(VmmSim *sim);
 
 /*
- * vmm-sim.c: one round of waiting (up to @timeout_ms) and taking replies
+ * vmm_sim.c: one round of waiting (up to @timeout_ms) and taking replies
  * and events; see vmm_sim_poll().
  */
 int vmm_sim_pump(VmmSim *sim, int timeout_ms);

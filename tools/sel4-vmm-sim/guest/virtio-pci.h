@@ -24,7 +24,7 @@
 
 #include "guest-alloc.h"
 #include "virtqueue.h"
-#include "vmm-sim.h"
+#include "sel4/vmm_sim.h"
 
 #define VIRTIO_F_INDIRECT_DESC      28
 #define VIRTIO_F_EVENT_IDX          29
