@@ -40,6 +40,13 @@
 #define VIRT_SEL4_ECAM_BASE     0x4010000000ULL
 #define VIRT_SEL4_ECAM_SIZE     (16 * MiB)  /* 16 buses */
 
+/* The interrupt routes' view of the accelerator (hw/intc/sel4_intc.c). */
+static const Sel4IntcOps virt_sel4_intc_ops = {
+    .pci_index = sel4_pci_index,
+    .set_intx = sel4_set_intx,
+    .send_msi = sel4_send_msi,
+};
+
 static bool ranges_overlap64(uint64_t a, uint64_t alen, uint64_t b,
                              uint64_t blen)
 {
@@ -147,7 +154,7 @@ static void virt_sel4_init(MachineState *ms)
                     layout.pci_mmio_base + layout.pci_mmio_size);
 
     pci = PCI_HOST_BRIDGE(dev);
-    sel4_intc_connect_pci(pci->bus);
+    sel4_intc_connect_pci(pci->bus, &virt_sel4_intc_ops);
     sel4_set_pci_root_bus(pci->bus);
 }
 

@@ -23,35 +23,43 @@
 #include "hw/pci/pci_device.h"
 #include "hw/pci/msi.h"
 #include "hw/intc/sel4_intc.h"
-#include "system/sel4.h"
 #include "sel4/rpc.h"
 
 /* the line of devices beyond RPC_MAX_PCIDEV */
 #define SEL4_INTC_NO_LINE   RPC_MAX_PCIDEV
 
+/*
+ * The machine's one root bus: map_irq and msi_trigger have no opaque
+ * pointer to carry the ops.
+ */
+static const Sel4IntcOps *sel4_intc_ops;
+
 static int sel4_intc_map_irq(PCIDevice *dev, int pin)
 {
-    int n = sel4_pci_index(dev);
+    int n = sel4_intc_ops->pci_index(dev);
 
     return n < 0 ? SEL4_INTC_NO_LINE : n;
 }
 
 static void sel4_intc_set_irq(void *opaque, int line, int level)
 {
+    const Sel4IntcOps *ops = opaque;
+
     if (line < RPC_MAX_PCIDEV) {
-        sel4_set_intx(line, level);
+        ops->set_intx(line, level);
     }
 }
 
-void sel4_intc_connect_pci(PCIBus *bus)
+void sel4_intc_connect_pci(PCIBus *bus, const Sel4IntcOps *ops)
 {
-    pci_bus_irqs(bus, sel4_intc_set_irq, NULL, SEL4_INTC_NO_LINE + 1);
+    sel4_intc_ops = ops;
+    pci_bus_irqs(bus, sel4_intc_set_irq, (void *)ops, SEL4_INTC_NO_LINE + 1);
     pci_bus_map_irqs(bus, sel4_intc_map_irq);
 }
 
 static void sel4_intc_msi_trigger(PCIDevice *dev, MSIMessage msg)
 {
-    sel4_send_msi(msg.address, msg.data);
+    sel4_intc_ops->send_msi(msg.address, msg.data);
 }
 
 void sel4_intc_route_msi(PCIDevice *dev)

@@ -1,5 +1,6 @@
 /*
- * seL4 accelerator: what the virt-sel4 machine and sel4_intc need from it.
+ * seL4 accelerator: what the virt-sel4 machine needs from it (and hands
+ * on to sel4_intc).
  *
  * Copyright (c) 2026 The sel4-qemu-uring authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -40,7 +41,7 @@ void sel4_set_pci_root_bus(PCIBus *bus);
 /* Registration index of @dev (AS_PCIDEV(n), INTx n), or -1. */
 int sel4_pci_index(PCIDevice *dev);
 
-/* Interrupts to the VMM (hw/intc/sel4_intc.c): SET_IRQ events. */
+/* Interrupts to the VMM, for hw/intc/sel4_intc.c: SET_IRQ events. */
 void sel4_set_intx(unsigned n, bool level);
 void sel4_send_msi(uint64_t address, uint32_t data);
 
