@@ -330,34 +330,53 @@ int sim_transport_accept(int listen_fd, GError **errp)
     return fd;
 }
 
+/*
+ * One message of the handshake: a data buffer and room for @max_fds
+ * descriptors of control data (sendmsg and recvmsg alike).  Points into
+ * itself: initialise in place, never copy.
+ */
+typedef struct SimMsg {
+    struct msghdr msg;
+    struct iovec iov;
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * SIM_RECV_MAX_FDS)];
+        struct cmsghdr align;
+    } ctrl;
+} SimMsg;
+
+_Static_assert(SIM_FD_COUNT <= SIM_RECV_MAX_FDS, "the hello's fds fit");
+
+static void sim_msg_init(SimMsg *m, void *data, size_t size,
+                         unsigned max_fds)
+{
+    memset(&m->ctrl, 0, sizeof(m->ctrl));
+    m->iov = (struct iovec) { .iov_base = data, .iov_len = size };
+    m->msg = (struct msghdr) {
+        .msg_iov = &m->iov,
+        .msg_iovlen = 1,
+        .msg_control = m->ctrl.buf,
+        .msg_controllen = CMSG_SPACE(sizeof(int) * max_fds),
+    };
+}
+
 int sim_transport_send_hello(int conn, const SimHello *hello,
                              const int fds[SIM_FD_COUNT], GError **errp)
 {
-    union {
-        char buf[CMSG_SPACE(sizeof(int) * SIM_FD_COUNT)];
-        struct cmsghdr align;
-    } ctrl;
     SimHello wire;
-    struct iovec iov = { .iov_base = &wire, .iov_len = sizeof(wire) };
-    struct msghdr msg = {
-        .msg_iov = &iov,
-        .msg_iovlen = 1,
-        .msg_control = ctrl.buf,
-        .msg_controllen = sizeof(ctrl.buf),
-    };
+    SimMsg m;
     struct cmsghdr *cmsg;
     ssize_t n;
 
     hello_to_wire(&wire, hello);
-    memset(&ctrl, 0, sizeof(ctrl));
-    cmsg = CMSG_FIRSTHDR(&msg);
+    sim_msg_init(&m, &wire, sizeof(wire), SIM_FD_COUNT);
+    cmsg = CMSG_FIRSTHDR(&m.msg);
     cmsg->cmsg_level = SOL_SOCKET;
     cmsg->cmsg_type = SCM_RIGHTS;
     cmsg->cmsg_len = CMSG_LEN(sizeof(int) * SIM_FD_COUNT);
     memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * SIM_FD_COUNT);
 
     do {
-        n = sendmsg(conn, &msg, MSG_NOSIGNAL);
+        n = sendmsg(conn, &m.msg, MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
         g_set_error(errp, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_FAILED,
@@ -608,29 +627,21 @@ static ssize_t recv_hello(int sock, void *buf, size_t size,
                           int rfds[SIM_RECV_MAX_FDS], unsigned *nfds,
                           bool *bad_cmsg, bool *ctrunc)
 {
-    union {
-        char buf[CMSG_SPACE(sizeof(int) * SIM_RECV_MAX_FDS)];
-        struct cmsghdr align;
-    } ctrl;
-    struct iovec iov = { .iov_base = buf, .iov_len = size };
-    struct msghdr msg = {
-        .msg_iov = &iov,
-        .msg_iovlen = 1,
-        .msg_control = ctrl.buf,
-        .msg_controllen = sizeof(ctrl.buf),
-    };
+    SimMsg m;
     struct cmsghdr *cmsg;
     ssize_t n;
 
+    sim_msg_init(&m, buf, size, SIM_RECV_MAX_FDS);
     do {
-        n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        n = recvmsg(sock, &m.msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
         return -1;
     }
 
     /* Take every descriptor first, whatever else is wrong. */
-    for (cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+    for (cmsg = CMSG_FIRSTHDR(&m.msg); cmsg;
+         cmsg = CMSG_NXTHDR(&m.msg, cmsg)) {
         if (cmsg->cmsg_level == SOL_SOCKET &&
             cmsg->cmsg_type == SCM_RIGHTS &&
             cmsg->cmsg_len >= CMSG_LEN(0)) {
@@ -652,39 +663,26 @@ static ssize_t recv_hello(int sock, void *buf, size_t size,
             *bad_cmsg = true;
         }
     }
-    if (msg.msg_flags & MSG_CTRUNC) {
+    if (m.msg.msg_flags & MSG_CTRUNC) {
         *ctrunc = true;
     }
     return n;
 }
 
-int sim_transport_connect_timeout(const char *path, int timeout_ms,
-                                  SimHello *hello, int fds[SIM_FD_COUNT],
-                                  GError **errp)
+/*
+ * Connect to the VMM's socket before @deadline (monotonic µs, -1: none).
+ * A full backlog is retried until then; a missing or refusing listener
+ * is SIM_TRANSPORT_ERROR_CONNECT at once.
+ */
+static int connect_vmm(const char *path, gint64 deadline, int timeout_ms,
+                       GError **errp)
 {
     struct sockaddr_un sun;
-    union {
-        SimHello hello;
-        unsigned char bytes[SIM_HELLO_MAX_SIZE + 1];
-    } buf;
-    int rfds[SIM_RECV_MAX_FDS];
-    unsigned nfds = 0;
-    bool bad_cmsg = false, ctrunc = false;
-    gint64 deadline = -1;
-    SimHello h;
-    ssize_t n = -1;
     int sock;
 
-    for (unsigned i = 0; i < SIM_FD_COUNT; i++) {
-        fds[i] = -1;
-    }
     if (!sun_path_fill(&sun, path, errp)) {
         return -1;
     }
-    if (timeout_ms >= 0) {
-        deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
-    }
-
     sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (sock < 0) {
         g_set_error(errp, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_FAILED,
@@ -693,7 +691,7 @@ int sim_transport_connect_timeout(const char *path, int timeout_ms,
     }
     for (;;) {
         if (connect(sock, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
-            break;
+            return sock;
         }
         if (errno == EINTR) {
             continue;
@@ -718,96 +716,141 @@ int sim_transport_connect_timeout(const char *path, int timeout_ms,
         close(sock);
         return -1;
     }
+}
 
+/* What one receive of the hello brought. */
+typedef struct SimHelloRecv {
+    union {
+        SimHello hello;
+        unsigned char bytes[SIM_HELLO_MAX_SIZE + 1];
+    } buf;
+    ssize_t len;                /* bytes received; 0: EOF */
+    int fds[SIM_RECV_MAX_FDS];
+    unsigned nfds;
+    bool bad_cmsg;              /* a control message other than SCM_RIGHTS */
+    bool ctrunc;                /* control data truncated */
+} SimHelloRecv;
+
+/*
+ * Wait for the hello until @deadline and receive it (its descriptors
+ * are in @r even when false is returned).
+ */
+static bool wait_hello(int sock, const char *path, gint64 deadline,
+                       int timeout_ms, SimHelloRecv *r, GError **errp)
+{
     for (;;) {
         struct pollfd pfd = { .fd = sock, .events = POLLIN };
-        int r = poll(&pfd, 1, ms_left(deadline));
+        int ret = poll(&pfd, 1, ms_left(deadline));
 
-        if (r < 0 && errno == EINTR) {
+        if (ret < 0 && errno == EINTR) {
             continue;
         }
-        if (r < 0) {
+        if (ret < 0) {
             g_set_error(errp, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_FAILED,
                         SIM_ERR_PREFIX "waiting for the hello: poll: %s",
                         g_strerror(errno));
-            close(sock);
-            return -1;
+            return false;
         }
-        if (r == 0) {
+        if (ret == 0) {
             g_set_error(errp, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_TIMEOUT,
                         SIM_ERR_PREFIX "no hello from the VMM at '%s' within "
                         "%d ms", path, timeout_ms);
-            close(sock);
-            return -1;
+            return false;
         }
-        n = recv_hello(sock, buf.bytes, sizeof(buf.bytes), rfds, &nfds,
-                       &bad_cmsg, &ctrunc);
-        if (n >= 0 || errno != EAGAIN) {
-            break;
+        r->len = recv_hello(sock, r->buf.bytes, sizeof(r->buf.bytes), r->fds,
+                            &r->nfds, &r->bad_cmsg, &r->ctrunc);
+        if (r->len >= 0) {
+            return true;
+        }
+        if (errno != EAGAIN) {
+            g_set_error(errp, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_FAILED,
+                        SIM_ERR_PREFIX "receiving the hello: %s",
+                        g_strerror(errno));
+            return false;
         }
     }
+}
 
-    if (n < 0) {
-        g_set_error(errp, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_FAILED,
-                    SIM_ERR_PREFIX "receiving the hello: %s",
-                    g_strerror(errno));
-        goto fail;
-    }
+/* Check a received hello, its size and its descriptors, into @hello. */
+static bool check_hello(const SimHelloRecv *r, const char *path,
+                        SimHello *hello, GError **errp)
+{
+    ssize_t n = r->len;
+
     if (n == 0) {
         g_set_error(errp, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_CLOSED,
                     SIM_ERR_PREFIX "the VMM at '%s' closed the connection "
                     "before sending the hello", path);
-        goto fail;
+        return false;
     }
     if ((size_t)n < sizeof(SimHello)) {
         g_set_error(errp, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_PROTOCOL,
                     SIM_ERR_PREFIX "bad hello: short message, %zd bytes, "
                     "expected at least %zu", n, sizeof(SimHello));
-        goto fail;
+        return false;
     }
-    hello_from_wire(&h, &buf.hello);
-    if (!validate_header(&h, errp)) {
-        goto fail;
+    hello_from_wire(hello, &r->buf.hello);
+    if (!validate_header(hello, errp)) {
+        return false;
     }
-    if ((size_t)n != h.header_size) {
+    if ((size_t)n != hello->header_size) {
         g_set_error(errp, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_PROTOCOL,
                     SIM_ERR_PREFIX "bad hello: message is %zd%s bytes, "
                     "header_size says %u", n,
                     (size_t)n > SIM_HELLO_MAX_SIZE ? " or more" : "",
-                    h.header_size);
-        goto fail;
+                    hello->header_size);
+        return false;
     }
-    if (bad_cmsg) {
+    if (r->bad_cmsg) {
         g_set_error(errp, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_PROTOCOL,
                     SIM_ERR_PREFIX "bad hello: a control message other than "
                     "SCM_RIGHTS");
-        goto fail;
+        return false;
     }
-    if (ctrunc) {
+    if (r->ctrunc) {
         g_set_error(errp, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_PROTOCOL,
                     SIM_ERR_PREFIX "bad hello: control data truncated (more "
                     "than %d fds), expected %d fds", SIM_RECV_MAX_FDS,
                     SIM_FD_COUNT);
-        goto fail;
+        return false;
     }
-    if (nfds != SIM_FD_COUNT) {
+    if (r->nfds != SIM_FD_COUNT) {
         g_set_error(errp, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_PROTOCOL,
                     SIM_ERR_PREFIX "bad hello: %u fds attached, expected %d",
-                    nfds, SIM_FD_COUNT);
-        goto fail;
+                    r->nfds, SIM_FD_COUNT);
+        return false;
     }
-    if (!sim_transport_validate(&h, rfds, errp)) {
-        goto fail;
-    }
+    return sim_transport_validate(hello, r->fds, errp);
+}
 
-    memcpy(fds, rfds, sizeof(int) * SIM_FD_COUNT);
+int sim_transport_connect_timeout(const char *path, int timeout_ms,
+                                  SimHello *hello, int fds[SIM_FD_COUNT],
+                                  GError **errp)
+{
+    SimHelloRecv r = { .nfds = 0 };
+    gint64 deadline = -1;
+    SimHello h;
+    int sock;
+
+    for (unsigned i = 0; i < SIM_FD_COUNT; i++) {
+        fds[i] = -1;
+    }
+    if (timeout_ms >= 0) {
+        deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    }
+    sock = connect_vmm(path, deadline, timeout_ms, errp);
+    if (sock < 0) {
+        return -1;
+    }
+    if (!wait_hello(sock, path, deadline, timeout_ms, &r, errp) ||
+        !check_hello(&r, path, &h, errp)) {
+        close_fd_array(r.fds, r.nfds);
+        close(sock);
+        return -1;
+    }
+    memcpy(fds, r.fds, sizeof(int) * SIM_FD_COUNT);
     *hello = h;
     return sock;
-
-fail:
-    close_fd_array(rfds, nfds);
-    close(sock);
-    return -1;
 }
 
 int sim_transport_connect(const char *path, SimHello *hello,

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "sel4/sel4_error.h"
 #include "sel4/uservm.h"
 
 #define USERVM_FIELDS   5
@@ -152,22 +153,9 @@ bool sel4_uservm_parse(const char *cmdline, uint32_t vmid, Sel4Uservm *out,
     return true;
 }
 
-static bool layout_error(const Sel4Uservm *u, GError **errp,
-                         const char *fmt, ...) G_GNUC_PRINTF(3, 4);
-
-static bool layout_error(const Sel4Uservm *u, GError **errp,
-                         const char *fmt, ...)
-{
-    g_autofree char *msg = NULL;
-    va_list ap;
-
-    va_start(ap, fmt);
-    msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g_set_error(errp, SEL4_USERVM_ERROR, SEL4_USERVM_ERROR_LAYOUT,
-                "uservm %" PRIu32 ": %s", u->id, msg);
-    return false;
-}
+#define layout_error(u, errp, fmt, ...) \
+    sel4_fail(errp, SEL4_USERVM_ERROR, SEL4_USERVM_ERROR_LAYOUT, \
+              "uservm %" PRIu32 ": " fmt, (u)->id, ##__VA_ARGS__)
 
 static bool validate_ram(const Sel4Uservm *u, GError **errp)
 {

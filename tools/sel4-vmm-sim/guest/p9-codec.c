@@ -7,24 +7,14 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "sel4/sel4_error.h"
 #include "p9-codec.h"
 
 G_DEFINE_QUARK(p9-error-quark, p9_error)
 G_DEFINE_QUARK(p9-errno-error-quark, p9_errno_error)
 
-static bool proto_fail(GError **errp, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-
-static bool proto_fail(GError **errp, const char *fmt, ...)
-{
-    va_list ap;
-    g_autofree char *msg = NULL;
-
-    va_start(ap, fmt);
-    msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g_set_error(errp, P9_ERROR, P9_ERROR_PROTOCOL, "9p: %s", msg);
-    return false;
-}
+#define proto_fail(errp, ...) \
+    sel4_fail(errp, P9_ERROR, P9_ERROR_PROTOCOL, "9p: " __VA_ARGS__)
 
 /* ---- encoder ---- */
 

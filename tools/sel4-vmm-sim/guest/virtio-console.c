@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "sel4/sel4_error.h"
 #include "virtio-console.h"
 
 /* control events (virtio 1.x 5.3.6.2; QEMU says PORT_ADD/PORT_REMOVE) */
@@ -40,19 +41,10 @@ _Static_assert(sizeof(VirtioConsoleControl) == 8,
 
 typedef bool ConsoleCond(VirtioConsole *c, const void *opaque);
 
-static bool G_GNUC_PRINTF(3, 4) fail(GError **errp, VirtioConsole *c,
-                                     const char *fmt, ...)
-{
-    g_autofree char *msg = NULL;
-    va_list ap;
-
-    va_start(ap, fmt);
-    msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g_set_error(errp, VMM_SIM_ERROR, VMM_SIM_ERROR_FAILED,
-                "virtio-console (device %u): %s", c->pci.index, msg);
-    return false;
-}
+#define fail(errp, c, fmt, ...) \
+    sel4_fail(errp, VMM_SIM_ERROR, VMM_SIM_ERROR_FAILED, \
+              "virtio-console (device %u): " fmt, (c)->pci.index, \
+              ##__VA_ARGS__)
 
 /* Port 0 is queues 0/1; port p >= 1 follows the control queues 2/3. */
 static unsigned port_queue(unsigned id, bool tx)

@@ -21,6 +21,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "sel4/sel4_error.h"
 #include "virtio-net.h"
 
 #define NET_DEFAULT_QUEUE   256
@@ -47,20 +48,9 @@
 /* how often the bridge asks its stop condition while idle */
 #define NET_BRIDGE_TICK_MS  20
 
-static bool net_fail(GError **errp, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-
-static bool net_fail(GError **errp, const char *fmt, ...)
-{
-    g_autofree char *msg = NULL;
-    va_list ap;
-
-    va_start(ap, fmt);
-    msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g_set_error(errp, VMM_SIM_ERROR, VMM_SIM_ERROR_FAILED, "virtio-net: %s",
-                msg);
-    return false;
-}
+#define net_fail(errp, ...) \
+    sel4_fail(errp, VMM_SIM_ERROR, VMM_SIM_ERROR_FAILED, \
+              "virtio-net: " __VA_ARGS__)
 
 /* ---- set-up ---- */
 
