@@ -344,8 +344,9 @@ static void *map_one(int fd, const UioDevice *dev, unsigned m, size_t len,
 static bool check_event_bar_name(const void *event_bar, const UioDevice *dev,
                                  GError **errp)
 {
+    /* device memory another domain writes: each byte read exactly once */
     const volatile uint8_t *src =
-        (const volatile uint8_t *)event_bar + SEL4_EVENT_BAR_NAME;
+        (const uint8_t *)event_bar + SEL4_EVENT_BAR_NAME;
     char name[SEL4_EVENT_BAR_NAME_SIZE];
 
     for (unsigned i = 0; i < sizeof(name); i++) {
@@ -534,8 +535,9 @@ int uio_doorbell_ack(int fd)
 
 void uio_ring(void *event_bar)
 {
+    /* an MMIO store that faults into the VMM: never elided or merged */
     volatile uint32_t *emit =
-        (volatile uint32_t *)((uint8_t *)event_bar + SEL4_EVENT_BAR_EMIT);
+        (uint32_t *)((uint8_t *)event_bar + SEL4_EVENT_BAR_EMIT);
 
     /* The VMM reads the iobuf after the fault: publish it first. */
     atomic_thread_fence(memory_order_release);

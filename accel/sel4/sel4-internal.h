@@ -146,8 +146,8 @@ typedef struct Sel4State {
     void *iobuf;
     int doorbell_fd;            /* VMM -> us */
     bool doorbell_is_uio;       /* 4-byte irq count, write 1 re-enables */
-    int ring_fd;                /* us -> VMM: eventfd (sim), or -1 for
-                                   the EMIT store to the event bar */
+    /* us -> VMM: eventfd (sim), or -1 for the EMIT store to the event bar */
+    int ring_fd;
     int conn;                   /* sim: the VMM's socket, for hang-ups */
     int sim_fds[SIM_FD_COUNT];
 

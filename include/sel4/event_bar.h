@@ -20,7 +20,7 @@
 #define SEL4_EVENT_BAR_EMIT         0x0     /* u32, device -> VMM */
 #define SEL4_EVENT_BAR_CONSUME      0x4     /* u32, VMM -> device counter */
 #define SEL4_EVENT_BAR_NAME         0x8     /* NUL-terminated region name */
-#define SEL4_EVENT_BAR_NAME_SIZE    64u     /* bytes read at most, NUL included */
+#define SEL4_EVENT_BAR_NAME_SIZE    64u     /* read at most, NUL included */
 
 _Static_assert(SEL4_EVENT_BAR_NAME + SEL4_EVENT_BAR_NAME_SIZE <=
                SEL4_EVENT_BAR_SIZE, "the name fits the event bar");
