@@ -122,6 +122,8 @@ static int sel4_init_machine(AccelState *as, MachineState *ms)
     }
     sel4_state = s;
     sel4_events_init(s);
+    sel4_ioeventfd_init(s);
+    sel4_notify_init(s);
     sel4_vpci_init(s);
     if (!sel4_loop_start(s, &err)) {
         error_report_err(err);
@@ -261,6 +263,36 @@ static void sel4_set_poll_us(Object *obj, Visitor *v, const char *name,
     SEL4_ACCEL(obj)->poll_us = value;
 }
 
+/* A request waits at most this long behind a slow one (sel4-notify.c). */
+#define SEL4_NOTIFY_SUPPRESS_US_MAX 100000
+
+static void sel4_set_notify_suppress_us(Object *obj, Visitor *v,
+                                        const char *name, void *opaque,
+                                        Error **errp)
+{
+    uint32_t value;
+
+    if (!visit_type_uint32(v, name, &value, errp)) {
+        return;
+    }
+    if (value > SEL4_NOTIFY_SUPPRESS_US_MAX) {
+        error_setg(errp, "sel4: notify-suppress-us must be 0..%u, not %u",
+                   SEL4_NOTIFY_SUPPRESS_US_MAX, value);
+        return;
+    }
+    SEL4_ACCEL(obj)->notify_suppress_us = value;
+}
+
+static bool sel4_get_ioeventfd(Object *obj, Error **errp)
+{
+    return SEL4_ACCEL(obj)->ioeventfd;
+}
+
+static void sel4_set_ioeventfd(Object *obj, bool value, Error **errp)
+{
+    SEL4_ACCEL(obj)->ioeventfd = value;
+}
+
 static void sel4_accel_instance_init(Object *obj)
 {
     Sel4State *s = SEL4_ACCEL(obj);
@@ -270,6 +302,8 @@ static void sel4_accel_instance_init(Object *obj)
     s->loop = SEL4_LOOP_URING;
     s->uring_ring = SEL4_URING_AUTO;
     s->batch = SEL4_BATCH_MAX;
+    s->ioeventfd = true;
+    s->notify_suppress_us = 200;
     s->conn = -1;
     s->doorbell_fd = -1;
     s->ring_fd = -1;
@@ -336,6 +370,20 @@ static void sel4_accel_class_init(ObjectClass *oc, SEL4_CLASS_DATA *data)
     object_class_property_set_description(oc, "poll-us",
         "loop=aio and uring: after a pass, look for more requests this "
         "long before sleeping (0..1000 microseconds, default 0)");
+    object_class_property_add_bool(oc, "ioeventfd", sel4_get_ioeventfd,
+                                   sel4_set_ioeventfd);
+    object_class_property_set_description(oc, "ioeventfd",
+        "answer writes that match a device's ioeventfd (virtio queue "
+        "notifies) in the batch, without the BQL or a memory dispatch "
+        "(default on)");
+    object_class_property_add(oc, "notify-suppress-us", "uint32",
+                              sel4_get_u32, sel4_set_notify_suppress_us,
+                              NULL,
+                              (void *)offsetof(Sel4State, notify_suppress_us));
+    object_class_property_set_description(oc, "notify-suppress-us",
+        "keep a main-loop virtqueue's guest notifies off while it has "
+        "requests in flight, unless none completes for this long "
+        "(0..100000 microseconds, default 200; 0: off)");
 }
 
 static const TypeInfo sel4_accel_type = {

@@ -184,29 +184,53 @@ static bool sel4_global_access(const VsoMmio *m, uint64_t *data)
     return true;
 }
 
-/*
- * Perform one request; returns what goes into the reply's mr2.  What to
- * do is sel4_decide()'s (lib/sel4_decode.c, fuzzed); this only acts.
- */
-static uint64_t sel4_handle_request(Sel4State *s, const VsoRequest *req)
+static void sel4_decide_request(Sel4State *s, const VsoRequest *req,
+                                Sel4Decision *d)
 {
     const Sel4Devices devs = {
         .n = s->n_pcidev, .config_size = sel4_config_size, .opaque = s,
     };
-    Sel4Decision d;
+
+    sel4_decide(&req->msg, &devs, d);
+    sel4_stats_request(s, d->err, &d->m);
+}
+
+/*
+ * The notify fast path: a write that matches an ioeventfd is done once
+ * the eventfd is signalled (sel4-ioeventfd.c).  No BQL needed.
+ */
+static bool sel4_try_fast_write(Sel4State *s, const VsoRequest *req,
+                                const Sel4Decision *d, uint64_t *reply)
+{
+    if (d->route != SEL4_ROUTE_GLOBAL || !d->m.write ||
+        !sel4_ioeventfd_write(s, d->m.addr, d->m.len, d->m.data)) {
+        return false;
+    }
+    trace_sel4_request(req->id, d->m.slot, d->m.as, d->m.write, d->m.len,
+                       d->m.addr, d->m.data);
+    *reply = sel4_reply(d, true, 0);
+    return true;
+}
+
+/*
+ * Perform one decided request, with the BQL; returns what goes into the
+ * reply's mr2.  What to do is sel4_decide()'s (lib/sel4_decode.c,
+ * fuzzed); this only acts.
+ */
+static uint64_t sel4_act(Sel4State *s, const VsoRequest *req,
+                         const Sel4Decision *d)
+{
     char why[128];
     uint64_t data;
     bool ok = true;
 
-    sel4_decide(&req->msg, &devs, &d);
-    sel4_stats_request(s, d.err, &d.m);
-    switch (d.route) {
+    switch (d->route) {
     case SEL4_ROUTE_REJECT:
-        sel4_reject_describe(&d, why, sizeof(why));
+        sel4_reject_describe(d, why, sizeof(why));
         qemu_log_mask(LOG_GUEST_ERROR, "sel4: %s\n", why);
-        sel4_error(s, d.reject == SEL4_REJECT_DECODE ?
-                      sel4_decode_error(d.err) : SEL4_ERR_CONFIG_ACCESS,
-                   req->msg.mr0, d.m.addr);
+        sel4_error(s, d->reject == SEL4_REJECT_DECODE ?
+                      sel4_decode_error(d->err) : SEL4_ERR_CONFIG_ACCESS,
+                   req->msg.mr0, d->m.addr);
         break;
     case SEL4_ROUTE_IGNORE:
         qemu_log_mask(LOG_UNIMP, "sel4: PUTC_LOG request (mr1=0x%" PRIx64
@@ -214,18 +238,31 @@ static uint64_t sel4_handle_request(Sel4State *s, const VsoRequest *req)
         break;
     case SEL4_ROUTE_GLOBAL:
     case SEL4_ROUTE_CONFIG:
-        trace_sel4_request(req->id, d.m.slot, d.m.as, d.m.write, d.m.len,
-                           d.m.addr, d.m.data);
-        data = d.m.data;
-        if (d.route == SEL4_ROUTE_CONFIG) {
-            sel4_config_access(s, &d, &data);
-        } else if (!sel4_global_access(&d.m, &data)) {
-            sel4_error(s, SEL4_ERR_GLOBAL_ACCESS, d.m.as, d.m.addr);
+        trace_sel4_request(req->id, d->m.slot, d->m.as, d->m.write, d->m.len,
+                           d->m.addr, d->m.data);
+        data = d->m.data;
+        if (d->route == SEL4_ROUTE_CONFIG) {
+            sel4_config_access(s, d, &data);
+        } else if (!sel4_global_access(&d->m, &data)) {
+            sel4_error(s, SEL4_ERR_GLOBAL_ACCESS, d->m.as, d->m.addr);
             ok = false;
         }
-        return sel4_reply(&d, ok, data);
+        return sel4_reply(d, ok, data);
     }
-    return sel4_reply(&d, false, 0);
+    return sel4_reply(d, false, 0);
+}
+
+/* One request, with the BQL held. */
+static uint64_t sel4_handle_request(Sel4State *s, const VsoRequest *req)
+{
+    Sel4Decision d;
+    uint64_t reply;
+
+    sel4_decide_request(s, req, &d);
+    if (sel4_try_fast_write(s, req, &d, &reply)) {
+        return reply;
+    }
+    return sel4_act(s, req, &d);
 }
 
 /* ---- passes ---- */
@@ -343,13 +380,18 @@ bool sel4_serve_one_unlocked(Sel4State *s)
     VsoRequest req;
     VsoReply reply;
 
+    Sel4Decision d;
+
     if (!sel4_recv(s, &req, 1)) {
         return false;
     }
-    bql_lock();
     reply.id = req.id;
-    reply.data = sel4_handle_request(s, &req);
-    bql_unlock();
+    sel4_decide_request(s, &req, &d);
+    if (!sel4_try_fast_write(s, &req, &d, &reply.data)) {
+        bql_lock();
+        reply.data = sel4_act(s, &req, &d);
+        bql_unlock();
+    }
     sel4_stats_batch(s, 1);
     sel4_publish_replies(s, &reply, 1);
     sel4_events_flush(s);

@@ -10,6 +10,8 @@
  *   sel4-vpci.c       REGISTER_PCI_DEV and START_VM
  *   sel4-stats.c      counters; QOM, query-stats and HMP readers
  *   sel4-loop.c       who waits for the doorbell: thread, aio, uring
+ *   sel4-ioeventfd.c  the ioeventfds QEMU registers: the notify fast path
+ *   sel4-notify.c     guest notifies off while a queue has requests in flight
  */
 #ifndef ACCEL_SEL4_INTERNAL_H
 #define ACCEL_SEL4_INTERNAL_H
@@ -17,10 +19,13 @@
 #include "qemu/accel.h"
 #include "system/sel4-compat.h"     /* accel ops (10.0 and 10.2) */
 #include "qemu/thread.h"
+#include "qemu/rcu.h"
 #include "qemu/timer.h"
 #include "qemu/stats64.h"
 #include "block/aio.h"
 #include "hw/pci/pci.h"
+#include "hw/virtio/virtio.h"
+#include "system/memory.h"
 #include "system/runstate.h"
 #include "system/sel4.h"
 #include "sel4/rpc.h"
@@ -88,6 +93,11 @@ typedef enum Sel4Counter {
     SEL4_STAT_EVT_DROPPED,          /* outbox overflow (logged) */
     SEL4_STAT_DEVEVT_FULL,          /* flushes that found devevt full */
     SEL4_STAT_OUTBOX_PEAK,          /* most events waiting in the outbox */
+    /* the notify fast path and notify suppression */
+    SEL4_STAT_IOEVENTFD,            /* writes answered by an ioeventfd */
+    SEL4_STAT_NOTIFY_SUPPRESSED,    /* windows with guest notifies off */
+    SEL4_STAT_NOTIFY_POLLED,        /* requests found with notifies off */
+    SEL4_STAT_NOTIFY_STALLED,       /* windows closed: nothing completed */
     /* errors by kind (Sel4Error): SEL4_STAT_ERRORS + kind */
     SEL4_STAT_ERRORS,
 } Sel4Counter;
@@ -110,6 +120,7 @@ typedef enum Sel4Error {
     SEL4_ERR_REQ_DROPPED,           /* bad ring entries, repaired markers */
     SEL4_ERR_IDLE_DOORBELLS,        /* a doorbell storm */
     SEL4_ERR_DEVEVT_STUCK,          /* the VMM takes no events */
+    SEL4_ERR_IOEVENTFD,             /* an ioeventfd write failed */
     SEL4_ERR__MAX,
 } Sel4Error;
 
@@ -121,6 +132,37 @@ typedef struct Sel4Stats {
     Stat64 c[SEL4_COUNTERS];
     Stat64 batch_size[SEL4_BATCH_BUCKETS];
 } Sel4Stats;
+
+/* sel4-notify.c's view of one virtqueue (BQL) */
+typedef struct Sel4NotifyState {
+    bool on;                    /* guest notifies are off */
+    uint16_t last_avail;        /* the device's, when avail_event parked */
+    uint16_t used;              /* used->idx at the last completion seen */
+    int64_t progress_ns;        /* ... seen then */
+    bool kicked;                /* we kicked the device ... */
+    uint16_t kicked_at;         /* ... when its last_avail_idx was this */
+    bool hold;                  /* stalled: not again until ... */
+    uint16_t hold_used;         /* ... used->idx moves from this */
+} Sel4NotifyState;
+
+/* One ioeventfd registration (sel4-ioeventfd.c). */
+typedef struct Sel4Ioeventfd {
+    struct rcu_head rcu;
+    hwaddr addr;
+    uint64_t len;               /* 0: any access size */
+    bool match_data;
+    uint64_t data;
+    EventNotifier *e;           /* the device's */
+    int fd;                     /* our dup() of its fd: the fast path's */
+    /* the virtqueue it kicks, if any (a virtio-pci notify) */
+    VirtIODevice *vdev;
+    int queue;                  /* -1: none */
+    bool main_loop;             /* its queues are served in the main loop */
+    bool active;                /* notified since last idle (atomic) */
+    Sel4NotifyState sup;
+} Sel4Ioeventfd;
+
+typedef struct Sel4IoeventfdTable Sel4IoeventfdTable;
 
 typedef struct Sel4State {
     AccelState parent_obj;
@@ -136,6 +178,8 @@ typedef struct Sel4State {
     int uring_ring;             /* Sel4UringRing */
     uint32_t batch;
     uint32_t poll_us;
+    bool ioeventfd;             /* the notify fast path */
+    uint32_t notify_suppress_us;    /* 0: off */
 
     /* transport (sel4-transport.c) */
     Sel4GuestLayout layout;     /* ram_fd is handed over to the machine */
@@ -195,6 +239,16 @@ typedef struct Sel4State {
     UringDoorbell *ud;
 #endif
     const char *engine;         /* what actually waits, for traces/logs */
+
+    /* ioeventfds (sel4-ioeventfd.c), replaced whole under RCU */
+    MemoryListener ioeventfd_listener;
+    Sel4IoeventfdTable *ioeventfds;
+
+    /* notify suppression (sel4-notify.c), BQL */
+    Notifier notify_poll;
+    QEMUTimer *notify_timer;
+    int64_t notify_now;         /* this turn's clock */
+    int64_t notify_deadline;    /* the next stall check */
 
     Sel4Stats stats;
 } Sel4State;
@@ -264,6 +318,25 @@ void sel4_doorbell_done(Sel4State *s, uint64_t count, bool served);
 
 /* sel4-vpci.c */
 void sel4_vpci_init(Sel4State *s);
+
+/* sel4-ioeventfd.c */
+void sel4_ioeventfd_init(Sel4State *s);
+/*
+ * An AS_GLOBAL write that matches a registered ioeventfd: signal it and
+ * return true (the write is done).  Any thread; no BQL needed.
+ */
+bool sel4_ioeventfd_write(Sel4State *s, hwaddr addr, unsigned len,
+                          uint64_t data);
+/* Call @fn for each registration (BQL). */
+void sel4_ioeventfd_foreach(Sel4State *s,
+                            void (*fn)(Sel4State *, Sel4Ioeventfd *));
+
+/* sel4-notify.c */
+void sel4_notify_init(Sel4State *s);
+/* Whether @vdev's queues are served in the main loop (no IOThread). */
+bool sel4_vdev_in_main_loop(VirtIODevice *vdev);
+/* @io's ioeventfd goes away: give its queue back with notifies on (BQL). */
+void sel4_notify_release(Sel4State *s, Sel4Ioeventfd *io);
 
 /* sel4-loop.c */
 bool sel4_loop_start(Sel4State *s, Error **errp);

@@ -91,6 +91,21 @@ static const Sel4StatDesc sel4_stat_desc[SEL4_VALUES] = {
                                 "(back-pressure)" },
     [SEL4_STAT_OUTBOX_PEAK] = { "outbox-peak", true,
                                 "most events waiting in the outbox" },
+    [SEL4_STAT_IOEVENTFD] = { "notifies-fast", false,
+                              "MMIO writes that matched an ioeventfd: the "
+                              "eventfd signalled, no memory dispatch" },
+    [SEL4_STAT_NOTIFY_SUPPRESSED] = { "notify-suppressed", false,
+                                      "times a queue with requests in "
+                                      "flight had guest notifies turned "
+                                      "off" },
+    [SEL4_STAT_NOTIFY_POLLED] = { "notify-polled", false,
+                                  "new requests found in a ring with guest "
+                                  "notifies off (the device kicked for "
+                                  "them)" },
+    [SEL4_STAT_NOTIFY_STALLED] = { "notify-stalled", false,
+                                   "guest notifies turned on again because "
+                                   "nothing completed for "
+                                   "notify-suppress-us" },
     ERR(BAD_OP, "bad-op", "requests with an unknown opcode"),
     ERR(BAD_LEN, "bad-len", "MMIO requests of length not 1, 2, 4 or 8"),
     ERR(BAD_AS, "bad-as", "requests with an impossible address space"),
@@ -114,6 +129,8 @@ static const Sel4StatDesc sel4_stat_desc[SEL4_VALUES] = {
         "(id >= 32, already in flight) or repaired rewritten markers"),
     ERR(IDLE_DOORBELLS, "idle-doorbells", "doorbell storms: 1024 doorbells "
         "in a row (then each doubling) that found no request"),
+    ERR(IOEVENTFD, "ioeventfd", "writes to a matched ioeventfd that "
+        "failed"),
     ERR(DEVEVT_STUCK, "devevt-stuck", "devevt full for a second: the VMM "
         "takes no events"),
     [SEL4_LIB_REQUESTS] = { "requests", false, "requests served (all "
@@ -155,6 +172,7 @@ static const char *const sel4_error_names[SEL4_ERR__MAX] = {
     [SEL4_ERR_REQ_DROPPED] = "req_dropped",
     [SEL4_ERR_IDLE_DOORBELLS] = "idle_doorbells",
     [SEL4_ERR_DEVEVT_STUCK] = "devevt_stuck",
+    [SEL4_ERR_IOEVENTFD] = "ioeventfd",
 };
 
 /* ---- counting ---- */

@@ -1,0 +1,261 @@
+/*
+ * seL4 accelerator: guest notifies off while a virtqueue has requests in
+ * flight.
+ *
+ * Copyright (c) 2026 The sel4-qemu-uring authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * Why: on seL4 a queue notify is an MMIO write the VMM forwards to us and
+ * the vCPU waits for our reply: a doorbell each way, tens of
+ * microseconds.  With EVENT_IDX, QEMU's virtqueue_pop() sets avail_event
+ * to the last request it took, so every time a device catches up with its
+ * ring the guest's next request notifies again.  A device served in the
+ * main loop catches up right after the notify it was woken by (the reply
+ * goes out first, the guest takes longer to wake than the device takes to
+ * pop), so a guest with 32 requests in flight can end up notifying for
+ * every single one: a stable state, one doorbell round trip per request.
+ * IOThreads escape it by polling with notifies off; the main loop cannot
+ * poll.
+ *
+ * What: while a queue of a device served in the main loop has requests in
+ * flight, each of its completions brings the main loop round anyway, so
+ * the guest need not tell us about new requests.  Before the main loop
+ * sleeps (a MainLoopPoll notifier, BQL held) we look at every such queue:
+ *  - requests in flight: guest notifies off (avail_event parked one behind
+ *    the device's last_avail_idx, where no new request crosses it;
+ *    VRING_USED_F_NO_NOTIFY without EVENT_IDX), and
+ *    virtio_queue_set_notification(vq, 0), so the device's handler leaves
+ *    them off too;
+ *  - new requests in the ring while notifies are off: we kick the device
+ *    (its host notifier), as the guest's notify would have;
+ *  - nothing in flight: notifies on again, the ring checked once more
+ *    after that (a request added in between is kicked, not lost);
+ *  - requests in flight but none completed for notify-suppress-us (a long
+ *    flush, a stalled backend): notifies on again, so that a new request
+ *    never waits longer than that for a slow one.  A timer brings the
+ *    loop round for this check only; a steady queue never needs it.
+ *
+ * Only split rings of VERSION_1 devices whose queues the main loop serves
+ * (no iothread, no iothread-vq-mapping) are handled: an IOThread polls by
+ * itself, and its queue state is not ours to touch.  used->idx is read
+ * from guest memory, where the guest may rewrite it: it can only change
+ * its own notifies, bounded by notify-suppress-us.
+ */
+#include "qemu/osdep.h"
+#include "qemu/main-loop.h"
+#include "qobject/qlist.h"
+#include "qom/object.h"
+#include "qom/qom-qobject.h"
+#include "system/memory.h"
+#include "hw/virtio/virtio.h"
+#include "standard-headers/linux/virtio_config.h"
+#include "standard-headers/linux/virtio_ring.h"
+#include "sel4-internal.h"
+#include "trace.h"
+
+bool sel4_vdev_in_main_loop(VirtIODevice *vdev)
+{
+    Object *obj = OBJECT(vdev);
+    QObject *map;
+    bool in_main;
+
+    if (object_property_find(obj, "iothread") &&
+        object_property_get_link(obj, "iothread", NULL)) {
+        return false;
+    }
+    if (!object_property_find(obj, "iothread-vq-mapping")) {
+        return true;
+    }
+    map = object_property_get_qobject(obj, "iothread-vq-mapping", NULL);
+    in_main = !map || qobject_type(map) != QTYPE_QLIST ||
+              qlist_empty(qobject_to(QList, map));
+    qobject_unref(map);
+    return in_main;
+}
+
+/* ---- the split ring's fields we read and write (little endian) ---- */
+
+static uint16_t sel4_vq_used_idx(VirtIODevice *vdev, int n)
+{
+    return address_space_lduw_le(vdev->dma_as,
+                                 virtio_queue_get_used_addr(vdev, n) + 2,
+                                 MEMTXATTRS_UNSPECIFIED, NULL);
+}
+
+/* avail_event sits after the used ring's last element */
+static void sel4_vq_park_avail_event(VirtIODevice *vdev, int n,
+                                     uint16_t last_avail)
+{
+    hwaddr pa = virtio_queue_get_used_addr(vdev, n) + 4 +
+                8 * (hwaddr)virtio_queue_get_num(vdev, n);
+
+    /* the guest notifies when its index crosses this: it never will */
+    address_space_stw_le(vdev->dma_as, pa, last_avail - 1,
+                         MEMTXATTRS_UNSPECIFIED, NULL);
+}
+
+static bool sel4_vq_handled(const Sel4Ioeventfd *io)
+{
+    VirtIODevice *vdev = io->vdev;
+
+    return vdev && io->main_loop &&
+           virtio_vdev_has_feature(vdev, VIRTIO_F_VERSION_1) &&
+           !virtio_vdev_has_feature(vdev, VIRTIO_F_RING_PACKED) &&
+           virtio_queue_get_desc_addr(vdev, io->queue);
+}
+
+/* ---- one queue ---- */
+
+/* Notifies back on, and no request of the ring left behind. */
+static void sel4_notify_end(Sel4State *s, Sel4Ioeventfd *io, bool stalled)
+{
+    VirtQueue *vq = virtio_get_queue(io->vdev, io->queue);
+
+    io->sup.on = false;
+    /* after a stall, not again until something completes */
+    io->sup.hold = stalled;
+    io->sup.hold_used = io->sup.used;
+    /* avail_event = the guest's index, then a full barrier */
+    virtio_queue_set_notification(vq, 1);
+    trace_sel4_notify_end(io->queue, stalled);
+    if (stalled) {
+        sel4_stat_add(s, SEL4_STAT_NOTIFY_STALLED, 1);
+    }
+    if (!virtio_queue_empty(vq)) {
+        virtio_queue_notify(io->vdev, io->queue);
+    }
+}
+
+static void sel4_notify_begin(Sel4State *s, Sel4Ioeventfd *io,
+                              uint16_t last_avail, uint16_t used)
+{
+    VirtQueue *vq = virtio_get_queue(io->vdev, io->queue);
+
+    /* the device's handler sees notifies off and leaves them so */
+    virtio_queue_set_notification(vq, 0);
+    if (virtio_vdev_has_feature(io->vdev, VIRTIO_RING_F_EVENT_IDX)) {
+        sel4_vq_park_avail_event(io->vdev, io->queue, last_avail);
+    }
+    io->sup = (Sel4NotifyState) {
+        .on = true,
+        .last_avail = last_avail,
+        .used = used,
+        .progress_ns = s->notify_now,
+    };
+    sel4_stat_add(s, SEL4_STAT_NOTIFY_SUPPRESSED, 1);
+    trace_sel4_notify_begin(io->queue, (uint16_t)(last_avail - used));
+    /* requests added before the guest saw it are looked for below */
+    smp_mb();
+}
+
+static void sel4_notify_check(Sel4State *s, Sel4Ioeventfd *io)
+{
+    int64_t bound = (int64_t)s->notify_suppress_us * SCALE_US;
+    uint16_t last_avail, used;
+    VirtQueue *vq;
+
+    if (!io->sup.on && !qatomic_read(&io->active)) {
+        return;                 /* not notified since it was last idle */
+    }
+    if (!sel4_vq_handled(io)) {
+        io->sup.on = false;     /* reset, or a ring the guest took away */
+        return;
+    }
+    vq = virtio_get_queue(io->vdev, io->queue);
+    last_avail = virtio_queue_get_last_avail_idx(io->vdev, io->queue);
+    used = sel4_vq_used_idx(io->vdev, io->queue);
+    if (!io->sup.on) {
+        if (last_avail == used) {
+            if (virtio_queue_empty(vq)) {
+                /* idle: the guest's next notify marks it active again */
+                qatomic_set(&io->active, false);
+            }
+            return;
+        }
+        if (io->sup.hold && used == io->sup.hold_used) {
+            return;             /* stalled: notifies stay on */
+        }
+        sel4_notify_begin(s, io, last_avail, used);
+    } else if (last_avail == used) {
+        sel4_notify_end(s, io, false);
+        return;
+    } else if (used != io->sup.used) {
+        io->sup.used = used;
+        io->sup.progress_ns = s->notify_now;
+    } else if (s->notify_now - io->sup.progress_ns >= bound) {
+        sel4_notify_end(s, io, true);
+        return;
+    }
+    if (last_avail != io->sup.last_avail) {
+        /* the device took requests: its pop moved avail_event up */
+        if (virtio_vdev_has_feature(io->vdev, VIRTIO_RING_F_EVENT_IDX)) {
+            sel4_vq_park_avail_event(io->vdev, io->queue, last_avail);
+            smp_mb();
+        }
+        io->sup.last_avail = last_avail;
+    }
+    /* new requests: kick once, until the device has taken them */
+    if ((!io->sup.kicked || io->sup.kicked_at != last_avail) &&
+        !virtio_queue_empty(vq)) {
+        io->sup.kicked = true;
+        io->sup.kicked_at = last_avail;
+        sel4_stat_add(s, SEL4_STAT_NOTIFY_POLLED, 1);
+        trace_sel4_notify_kick(io->queue, last_avail);
+        virtio_queue_notify(io->vdev, io->queue);
+    }
+    s->notify_deadline = MIN(s->notify_deadline, io->sup.progress_ns + bound);
+}
+
+void sel4_notify_release(Sel4State *s, Sel4Ioeventfd *io)
+{
+    VirtQueue *vq;
+
+    if (!io->sup.on) {
+        return;
+    }
+    io->sup.on = false;
+    if (!sel4_vq_handled(io)) {
+        return;
+    }
+    vq = virtio_get_queue(io->vdev, io->queue);
+    virtio_queue_set_notification(vq, 1);
+    if (!virtio_queue_empty(vq)) {
+        /* the device's host notifier clean-up reads this and serves */
+        event_notifier_set(io->e);
+    }
+}
+
+/* ---- the main loop's turn ---- */
+
+static void sel4_notify_poll(Notifier *notifier, void *opaque)
+{
+    Sel4State *s = container_of(notifier, Sel4State, notify_poll);
+    MainLoopPoll *mlp = opaque;
+
+    if (mlp->state != MAIN_LOOP_POLL_FILL) {
+        return;
+    }
+    s->notify_now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    s->notify_deadline = INT64_MAX;
+    sel4_ioeventfd_foreach(s, sel4_notify_check);
+    if (s->notify_deadline != INT64_MAX &&
+        (!timer_pending(s->notify_timer) ||
+         timer_expire_time_ns(s->notify_timer) > s->notify_deadline)) {
+        timer_mod(s->notify_timer, s->notify_deadline);
+    }
+}
+
+/* Its whole job is to bring the loop round: the poll notifier checks. */
+static void sel4_notify_timer(void *opaque)
+{
+}
+
+void sel4_notify_init(Sel4State *s)
+{
+    if (!s->notify_suppress_us) {
+        return;
+    }
+    s->notify_timer = timer_new_ns(QEMU_CLOCK_REALTIME, sel4_notify_timer, s);
+    s->notify_poll.notify = sel4_notify_poll;
+    main_loop_poll_add_notifier(&s->notify_poll);
+}
