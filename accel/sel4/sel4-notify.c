@@ -190,6 +190,7 @@ static void sel4_notify_check(Sel4State *s, Sel4Ioeventfd *io)
         /* the device took requests: its pop moved avail_event up */
         if (virtio_vdev_has_feature(io->vdev, VIRTIO_RING_F_EVENT_IDX)) {
             sel4_vq_park_avail_event(io->vdev, io->queue, last_avail);
+            /* parked before the ring is read below (as in begin) */
             smp_mb();
         }
         io->sup.last_avail = last_avail;

@@ -1,0 +1,355 @@
+/*
+ * End-to-end: queue notifies through the accelerator's ioeventfd fast
+ * path, and guest notifies off while a virtqueue has requests in flight.
+ *
+ * Copyright (c) 2026 The sel4-qemu-uring authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * usage: test-notify QEMU_BINARY LOOP_OPTIONS SCENARIO
+ * (exit 77, a skip, when QEMU_BINARY is empty or missing; TAP-style
+ * output, exit-code protocol).
+ *
+ * One virtio-blk-pci on a null-co node whose requests take latency-ns,
+ * driven by the simulated guest; every new request is followed by a kick,
+ * which notifies only when the ring's avail_event asks for it.  Counted:
+ * the guest's notifies (MMIO writes it sent), and the accelerator's
+ * counters over QMP.
+ *
+ *  steady   a steady guest at 32 in flight: requests of 32 ms, a new one
+ *           every millisecond, so the device has long taken each request
+ *           before the next comes (the state in which a device that turns
+ *           notifies back on whenever it catches up makes the guest notify
+ *           for every request: with notify-suppress-us=0 this fails).
+ *           Every request completes; the guest notifies for well under
+ *           one request in four; most requests are found in the ring by
+ *           the accelerator with notifies off; every notify took the fast
+ *           path.  Then the fio-like burst: 32 in flight of 200 us, each
+ *           completion replaced by a new request at once.  Then a device
+ *           reset: its ioeventfds go away, and a write to the old notify
+ *           address is no longer matched; after re-initialising, requests
+ *           complete through the fast path again.
+ *  stall    requests of 20 ms: one in flight, then another; the second
+ *           is served once nothing completed for notify-suppress-us
+ *           (counted as notify-stalled), it does not wait for the guest.
+ *  off      -device ...,ioeventfd=off: nothing is registered, nothing
+ *           takes the fast path, requests complete through the memory
+ *           API.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <glib.h>
+
+#include "sel4/vmm_sim.h"
+#include "guest-alloc.h"
+#include "virtio-blk.h"
+#include "qemu-launch.h"
+#include "qmp-client.h"
+#include "qemu-harness.h"
+
+#define TIMEOUT_MS      20000
+#define QD              32
+#define PACED_REQS      320
+#define SECTOR_BYTES    4096
+#define ACCEL_PATH      "/machine/accel"
+#define VCPU_SLOT       0           /* the guest driver's vCPU */
+
+typedef struct Rig {
+    VmmSim *sim;
+    VmmSimQemu q;
+    GuestAlloc mem;
+    VirtioBlk blk;
+    uint64_t mmio_next;
+    uint64_t buf;               /* guest-physical, QD * 4 KiB */
+    bool main_loop;             /* the accelerator polls its queue */
+} Rig;
+
+static uint64_t counter(Rig *r, const char *name)
+{
+    g_autofree char *prop = g_strdup_printf("stats-%s", name);
+    g_autoptr(GError) err = NULL;
+    QmpClient *c;
+    uint64_t v = 0;
+
+    if (!r->q.qmp_client) {
+        r->q.qmp_client = qmp_client_connect(r->q.qmp, TIMEOUT_MS, &err);
+    }
+    c = r->q.qmp_client;
+    if (!c || !qmp_client_qom_get_u64(c, ACCEL_PATH, prop, &v, &err)) {
+        ok(false, "qom-get %s %s: %s", ACCEL_PATH, prop,
+           err ? err->message : "no connection");
+        return 0;
+    }
+    return v;
+}
+
+static bool blk_up(Rig *r)
+{
+    g_autoptr(GError) err = NULL;
+    const VmmSimConfig *c = vmm_sim_config(r->sim);
+
+    r->mmio_next = c->pci_mmio_base;
+    guest_alloc_init(&r->mem, r->sim, c->ram_base + c->ram_size / 2,
+                     c->ram_size / 2);
+    if (!virtio_blk_init(&r->blk, r->sim, &r->mem, 0, &r->mmio_next,
+                         VMM_SIM_DEFAULT_MSI_SPI_BASE, true, 128, &err)) {
+        ok(false, "virtio-blk up: %s", err->message);
+        return false;
+    }
+    r->buf = guest_alloc(&r->mem, QD * SECTOR_BYTES, 4096);
+    return true;
+}
+
+static bool rig_up(Rig *r, const char *dir, const char *loop_opts,
+                   const char *blk_opts, uint64_t latency_ns)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *sock = g_build_filename(dir, "vmm.sock", NULL);
+    g_autofree char *node = g_strdup_printf(
+        "driver=null-co,node-name=n0,size=%u,latency-ns=%" PRIu64
+        ",read-zeroes=on", 64u << 20, latency_ns);
+    g_autofree char *dev = g_strdup_printf("virtio-blk-pci,drive=n0%s",
+                                           blk_opts);
+    VmmSimConfig cfg = { .socket_path = sock };
+    const char *args[] = { "-blockdev", node, "-device", dev, NULL };
+
+    r->sim = vmm_sim_new(&cfg, &err);
+    if (!r->sim) {
+        ok(false, "simulated VMM: %s", err->message);
+        return false;
+    }
+    r->q = (VmmSimQemu) {
+        .qemu = qemu, .accel_opts = loop_opts, .args = args,
+        .qmp = g_build_filename(dir, "qmp.sock", NULL),
+    };
+    if (!vmm_sim_qemu_start(&r->q, r->sim, TIMEOUT_MS, &err)) {
+        ok(false, "QEMU start (%s): %s", loop_opts, err->message);
+        return false;
+    }
+    return blk_up(r);
+}
+
+static void rig_down(Rig *r)
+{
+    int status = -1;
+
+    if (r->blk.reqs) {
+        virtio_blk_destroy(&r->blk);
+    }
+    if (r->q.pid) {
+        vmm_sim_qemu_stop(&r->q, &status, NULL);
+        ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+           "QEMU exits cleanly (status 0x%x)", status);
+    }
+    g_free((char *)r->q.qmp);
+    if (r->sim) {
+        vmm_sim_free(r->sim);
+    }
+}
+
+static bool submit_read(Rig *r, unsigned slot, uint64_t sector,
+                        GError **errp)
+{
+    return virtio_blk_submit(&r->blk, VIRTIO_BLK_T_IN, sector,
+                             r->buf + (uint64_t)slot * SECTOR_BYTES,
+                             SECTOR_BYTES, GUINT_TO_POINTER(slot), errp) &&
+           virtio_blk_kick(&r->blk, errp);
+}
+
+/*
+ * fio's pattern at iodepth QD: fill, then replace every completion reaped
+ * by one request and its kick at once.  Returns how many completed OK.
+ */
+static unsigned run_burst(Rig *r, unsigned total)
+{
+    g_autoptr(GError) err = NULL;
+    unsigned sent = 0, done = 0, good = 0, slot;
+    VirtioBlkReq *req;
+
+    for (slot = 0; slot < QD && sent < total; slot++, sent++) {
+        if (!submit_read(r, slot, sent * 8, &err)) {
+            goto fail;
+        }
+    }
+    while (done < total) {
+        req = virtio_blk_complete(&r->blk, TIMEOUT_MS, &err);
+        while (req) {
+            slot = GPOINTER_TO_UINT(req->opaque);
+            good += req->status == VIRTIO_BLK_S_OK;
+            done++;
+            if (sent < total && !submit_read(r, slot, sent++ * 8, &err)) {
+                goto fail;
+            }
+            req = virtio_blk_poll(&r->blk);
+        }
+        if (err) {
+            goto fail;
+        }
+    }
+    return good;
+fail:
+    ok(false, "request %u: %s", sent, err->message);
+    return good;
+}
+
+/*
+ * A steady guest: @total requests, a new one every millisecond (each
+ * kicked), reaping what completed in between.  Returns how many completed
+ * OK.
+ */
+static unsigned run_paced(Rig *r, unsigned total)
+{
+    g_autoptr(GError) err = NULL;
+    unsigned sent = 0, done = 0, good = 0, free_slots = QD;
+    unsigned slots[QD], slot;
+    VirtioBlkReq *req;
+
+    for (slot = 0; slot < QD; slot++) {
+        slots[slot] = slot;
+    }
+    while (done < total) {
+        if (sent < total && free_slots) {
+            if (!submit_read(r, slots[--free_slots], sent * 8, &err)) {
+                break;
+            }
+            sent++;
+            g_usleep(1000);
+        } else if (!(req = virtio_blk_complete(&r->blk, TIMEOUT_MS, &err))) {
+            break;
+        } else {
+            slots[free_slots++] = GPOINTER_TO_UINT(req->opaque);
+            good += req->status == VIRTIO_BLK_S_OK;
+            done++;
+        }
+        while ((req = virtio_blk_poll(&r->blk))) {
+            slots[free_slots++] = GPOINTER_TO_UINT(req->opaque);
+            good += req->status == VIRTIO_BLK_S_OK;
+            done++;
+        }
+    }
+    if (err) {
+        ok(false, "request %u: %s", sent, err->message);
+    }
+    return good;
+}
+
+static void scenario_steady(Rig *r)
+{
+    uint64_t kicks0 = r->blk.vq.stats_kicks;
+    uint64_t fast0 = counter(r, "notifies-fast");
+    uint64_t polled0 = counter(r, "notify-polled");
+    uint64_t kicks, fast, polled, fast_before;
+    g_autoptr(GError) err = NULL;
+    unsigned good;
+
+    good = run_paced(r, PACED_REQS);
+    kicks = r->blk.vq.stats_kicks - kicks0;
+    fast = counter(r, "notifies-fast") - fast0;
+    polled = counter(r, "notify-polled") - polled0;
+    ok(good == PACED_REQS, "%u of %u requests of a steady guest completed OK",
+       good, PACED_REQS);
+    ok(kicks * 4 < PACED_REQS, "the guest notified %" PRIu64 " times for "
+       "%u requests (%.3f per request; must stay well below one)", kicks,
+       PACED_REQS, (double)kicks / PACED_REQS);
+    ok(polled * 8 > PACED_REQS, "the accelerator found them in the ring "
+       "with notifies off and kicked the device %" PRIu64 " times", polled);
+    ok(fast >= kicks && kicks > 0, "every notify took the fast path (%"
+       PRIu64 " fast, %" PRIu64 " sent)", fast, kicks);
+
+    /* reset: the ioeventfds go away with the queue */
+    fast_before = counter(r, "notifies-fast");
+    ok(virtio_pci_reset(&r->blk.pci, &err), "device reset%s%s",
+       err ? ": " : "", err ? err->message : "");
+    ok(vmm_sim_mmio_write(r->sim, VCPU_SLOT, AS_GLOBAL,
+                          r->blk.pci.notify, 2, 0, &err),
+       "a write to the reset device's notify address is answered");
+    ok(counter(r, "notifies-fast") == fast_before,
+       "... by the memory API: its ioeventfd is no longer matched");
+    virtio_blk_destroy(&r->blk);
+    if (!blk_up(r)) {
+        return;
+    }
+    fast_before = counter(r, "notifies-fast");
+    good = run_burst(r, 200);
+    ok(good == 200, "after the reset, 200 requests complete (%u), "
+       "32 in flight, each replaced at once", good);
+    ok(counter(r, "notifies-fast") > fast_before,
+       "... and notifies take the fast path again");
+}
+
+static void scenario_stall(Rig *r)
+{
+    g_autoptr(GError) err = NULL;
+    uint64_t stalled0 = counter(r, "notify-stalled");
+    VirtioBlkReq *a, *b;
+
+    uint64_t suppressed0 = counter(r, "notify-suppressed");
+    gint64 end = g_get_monotonic_time() + TIMEOUT_MS * 1000;
+
+    ok(submit_read(r, 0, 0, &err), "a 20 ms request submitted");
+    /* the device takes it: in flight, notifies off */
+    while (counter(r, "notify-suppressed") == suppressed0 &&
+           g_get_monotonic_time() < end) {
+        g_usleep(1000);
+    }
+    ok(counter(r, "notify-suppressed") > suppressed0,
+       "with it in flight, the queue's notifies are off");
+    ok(submit_read(r, 1, 8, &err), "a second one behind it");
+    a = virtio_blk_complete(&r->blk, TIMEOUT_MS, &err);
+    ok(a && a->status == VIRTIO_BLK_S_OK, "the first completes%s%s",
+       err ? ": " : "", err ? err->message : "");
+    b = virtio_blk_complete(&r->blk, TIMEOUT_MS, &err);
+    ok(b && b->status == VIRTIO_BLK_S_OK, "the second completes%s%s",
+       err ? ": " : "", err ? err->message : "");
+    ok(counter(r, "notify-stalled") > stalled0,
+       "the queue's notifies came back on while nothing completed (%"
+       PRIu64 ")", counter(r, "notify-stalled") - stalled0);
+}
+
+static void scenario_off(Rig *r)
+{
+    unsigned good = run_burst(r, 500);
+
+    ok(good == 500, "with ioeventfd=off, 500 requests complete (%u)", good);
+    ok(counter(r, "notifies-fast") == 0,
+       "nothing took the fast path: the device registered no ioeventfd");
+    ok(counter(r, "notify-suppressed") == 0,
+       "nor was a queue without one suppressed");
+}
+
+int main(int argc, char **argv)
+{
+    const char *loop_opts = argc > 2 ? argv[2] : "loop=uring";
+    const char *scenario = argc > 3 ? argv[3] : "steady";
+    g_autofree char *dir = NULL;
+    g_autofree char *accel = NULL;
+    Rig r = { 0 };
+    bool stall = g_str_equal(scenario, "stall");
+    bool off = g_str_equal(scenario, "off");
+
+    dir = harness_init(argc > 1 ? argv[1] : NULL, "test-notify");
+    if (!dir) {
+        return 77;
+    }
+    printf("# %s, %s\n", loop_opts, scenario);
+    /*
+     * steady: its completions come a millisecond apart, so notifies stay
+     * off only if a millisecond without one is not a stall
+     */
+    accel = g_strdup_printf("%s%s", g_str_equal(scenario, "steady") ?
+                            "notify-suppress-us=20000," : "", loop_opts);
+    if (rig_up(&r, dir, accel, off ? ",ioeventfd=off" : "",
+               stall ? 20000000 : 32000000)) {
+        if (stall) {
+            scenario_stall(&r);
+        } else if (off) {
+            scenario_off(&r);
+        } else {
+            scenario_steady(&r);
+        }
+    }
+    rig_down(&r);
+    return harness_done();
+}
