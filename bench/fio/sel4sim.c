@@ -7,6 +7,7 @@
  *
  *   fio --ioengine=external:sel4sim.so --sel4_qemu=PATH
  *       --filename=BACKING --sel4_loop=thread|aio|uring [--sel4_poll_us=N]
+ *       [--sel4_accel=MORE_ACCEL_OPTIONS]
  *       [--sel4_cache=writeback|none|...] [--sel4_aio=threads|native|io_uring]
  *       [--sel4_stats=FILE] ...
  *
@@ -54,6 +55,7 @@ struct sel4sim_options {
     char *qemu;
     char *loop;
     unsigned int poll_us;
+    char *accel;
     char *cache;
     char *aio;
     unsigned int queue_size;
@@ -89,6 +91,16 @@ static struct fio_option options[] = {
         .off1 = offsetof(struct sel4sim_options, poll_us),
         .def = "0",
         .help = "look for more requests this long before sleeping",
+        .category = FIO_OPT_C_ENGINE,
+        .group = FIO_OPT_G_INVALID,
+    },
+    {
+        .name = "sel4_accel",
+        .lname = "more -accel sel4 options",
+        .type = FIO_OPT_STR_STORE,
+        .off1 = offsetof(struct sel4sim_options, accel),
+        .help = "appended to -accel sel4 (e.g. notify-suppress-us=0,"
+                "ioeventfd=off)",
         .category = FIO_OPT_C_ENGINE,
         .group = FIO_OPT_G_INVALID,
     },
@@ -212,8 +224,10 @@ static bool sel4sim_start(struct thread_data *td, Sel4Sim *s,
                           struct sel4sim_options *o, GError **errp)
 {
     g_autofree char *sock = g_build_filename(s->dir, "vmm.sock", NULL);
-    g_autofree char *accel = g_strdup_printf("loop=%s,poll-us=%u", o->loop,
-                                             o->poll_us);
+    g_autofree char *accel = g_strdup_printf("loop=%s,poll-us=%u%s%s",
+                                             o->loop, o->poll_us,
+                                             o->accel ? "," : "",
+                                             o->accel ? o->accel : "");
     g_autofree char *drive = NULL;
     VmmSimConfig cfg = { .socket_path = sock };
     const VmmSimConfig *c;
