@@ -82,7 +82,7 @@ static void sel4_shutdown(Notifier *notifier, void *data)
 {
     Sel4State *s = container_of(notifier, Sel4State, shutdown);
 
-    sel4_loop_stop(s);
+    s->loop_ops->stop(s);
     sel4_stats_trace(s);
 }
 

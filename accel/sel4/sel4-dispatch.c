@@ -330,7 +330,7 @@ static bool sel4_serve_until_empty(Sel4State *s, unsigned batch)
         n = sel4_serve_pass(s, batch);
         /* replies and events of this pass: one doorbell */
         if (sel4_events_flush(s) || n > 0) {
-            sel4_loop_ring(s);
+            s->loop_ops->ring(s);
         }
         served |= n > 0;
         /* a short pass means the queue was empty when we claimed */
@@ -547,7 +547,7 @@ static void sel4_events_bh(void *opaque)
     Sel4State *s = opaque;
 
     if (sel4_events_flush(s)) {
-        sel4_loop_ring(s);
+        s->loop_ops->ring(s);
     }
 }
 

@@ -163,6 +163,18 @@ typedef struct Sel4Ioeventfd {
 } Sel4Ioeventfd;
 
 typedef struct Sel4IoeventfdTable Sel4IoeventfdTable;
+typedef struct Sel4State Sel4State;
+
+/* Who waits for the doorbell (sel4-loop.c): one engine, chosen at start. */
+typedef struct Sel4LoopOps {
+    const char *name;           /* for traces and logs */
+    bool (*start)(Sel4State *s, Error **errp);
+    void (*stop)(Sel4State *s);
+    /* Serve what is queued without a doorbell (START_VM, a predecessor's). */
+    void (*kick)(Sel4State *s);
+    /* Ring the VMM at the end of this pass (once, however often called). */
+    void (*ring)(Sel4State *s);
+} Sel4LoopOps;
 
 typedef struct Sel4State {
     AccelState parent_obj;
@@ -238,7 +250,8 @@ typedef struct Sel4State {
 #ifdef CONFIG_LINUX_IO_URING
     UringDoorbell *ud;
 #endif
-    const char *engine;         /* what actually waits, for traces/logs */
+    const Sel4LoopOps *loop_ops;
+    const char *engine;         /* loop_ops->name, for traces/logs */
 
     /* ioeventfds (sel4-ioeventfd.c), replaced whole under RCU */
     MemoryListener ioeventfd_listener;
@@ -338,14 +351,7 @@ bool sel4_vdev_in_main_loop(VirtIODevice *vdev);
 /* @io's ioeventfd goes away: give its queue back with notifies on (BQL). */
 void sel4_notify_release(Sel4State *s, Sel4Ioeventfd *io);
 
-/* sel4-loop.c */
+/* sel4-loop.c: picks s->loop_ops and starts it */
 bool sel4_loop_start(Sel4State *s, Error **errp);
-void sel4_loop_stop(Sel4State *s);
-/* Serve what is queued without a doorbell (e.g. a predecessor's requests). */
-void sel4_loop_kick(Sel4State *s);
-/* A doorbell wake-up of the aio and uring loops: drain it, serve. */
-void sel4_doorbell_fired(Sel4State *s);
-/* Ring the VMM at the end of this pass (once, however often called). */
-void sel4_loop_ring(Sel4State *s);
 
 #endif /* ACCEL_SEL4_INTERNAL_H */

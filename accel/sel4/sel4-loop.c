@@ -21,6 +21,10 @@
  * A doorbell is only a hint: each wake-up drains it first and then serves
  * the queue until it is empty, so a doorbell merged with another loses
  * nothing.
+ *
+ * Each engine is one Sel4LoopOps, chosen once by sel4_loop_start() (like
+ * QEMU's FDMonOps): the rest of the accelerator rings and kicks through
+ * s->loop_ops and never names an engine.
  */
 #include "qemu/osdep.h"
 #include "qemu/error-report.h"
@@ -46,7 +50,8 @@ static bool sel4_loop_serving(Sel4State *s)
     return qatomic_read(&s->started);
 }
 
-void sel4_doorbell_fired(Sel4State *s)
+/* A doorbell wake-up of the aio and uring loops: drain it, serve. */
+static void sel4_doorbell_fired(Sel4State *s)
 {
     uint64_t count = sel4_doorbell_drain(s);
 
@@ -56,16 +61,14 @@ void sel4_doorbell_fired(Sel4State *s)
                        sel4_loop_serving(s) && sel4_serve(s, s->batch));
 }
 
-void sel4_loop_ring(Sel4State *s)
+/* The main-loop engines: a kick is a pass, now. */
+static void sel4_loop_serve_now(Sel4State *s)
 {
-#ifdef CONFIG_LINUX_IO_URING
-    if (s->ud) {
-        /* inside the engine's pass: deferred to its end, once */
-        uring_doorbell_ring(s->ud);
-        return;
-    }
-#endif
-    sel4_ring_vmm(s);
+    sel4_serve(s, s->batch);
+}
+
+static void sel4_loop_stop_nothing(Sel4State *s)
+{
 }
 
 /* ---- aio ---- */
@@ -75,10 +78,26 @@ static void sel4_aio_read(void *opaque)
     sel4_doorbell_fired(opaque);
 }
 
-static void sel4_loop_start_aio(Sel4State *s)
+static bool sel4_loop_start_aio(Sel4State *s, Error **errp)
 {
-    s->engine = "aio";
     qemu_set_fd_handler(s->doorbell_fd, sel4_aio_read, NULL, s);
+    return true;
+}
+
+static const Sel4LoopOps sel4_loop_aio = {
+    .name = "aio",
+    .start = sel4_loop_start_aio,
+    .stop = sel4_loop_stop_nothing,
+    .kick = sel4_loop_serve_now,
+    .ring = sel4_ring_vmm,
+};
+
+/* Continue with loop=aio when an io_uring engine cannot. */
+static void sel4_loop_fall_back_to_aio(Sel4State *s)
+{
+    s->loop_ops = &sel4_loop_aio;
+    s->engine = sel4_loop_aio.name;
+    sel4_loop_start_aio(s, NULL);
 }
 
 /* ---- uring on the AioContext's ring (QEMU 10.2) ---- */
@@ -101,7 +120,7 @@ static void sel4_uring_cqe(CqeHandler *cqe)
         error_report("sel4: io_uring poll of the doorbell failed: %s; "
                      "continuing with loop=aio", strerror(-res));
         sel4_error(s, SEL4_ERR_URING, -res, 0);
-        sel4_loop_start_aio(s);
+        sel4_loop_fall_back_to_aio(s);
         sel4_doorbell_fired(s);
         return;
     }
@@ -109,20 +128,29 @@ static void sel4_uring_cqe(CqeHandler *cqe)
     aio_add_sqe(sel4_uring_prep, s, &s->cqe);
 }
 
-static bool sel4_loop_start_shared_ring(Sel4State *s)
+static bool sel4_loop_start_shared_ring(Sel4State *s, Error **errp)
 {
-    if (!aio_has_io_uring()) {
-        return false;
-    }
-    s->engine = "uring-shared";
     s->cqe.cb = sel4_uring_cqe;
     aio_add_sqe(sel4_uring_prep, s, &s->cqe);
     return true;
 }
-#else
-static bool sel4_loop_start_shared_ring(Sel4State *s)
+
+static const Sel4LoopOps sel4_loop_uring_shared = {
+    .name = "uring-shared",
+    .start = sel4_loop_start_shared_ring,
+    .stop = sel4_loop_stop_nothing,
+    .kick = sel4_loop_serve_now,
+    .ring = sel4_ring_vmm,
+};
+
+static const Sel4LoopOps *sel4_loop_shared_ring(void)
 {
-    return false;
+    return aio_has_io_uring() ? &sel4_loop_uring_shared : NULL;
+}
+#else
+static const Sel4LoopOps *sel4_loop_shared_ring(void)
+{
+    return NULL;
 }
 #endif
 
@@ -143,6 +171,12 @@ static void sel4_ud_doorbell(void *opaque, uint64_t count)
 static void sel4_ud_ring_vmm(void *opaque)
 {
     sel4_ring_vmm(opaque);
+}
+
+/* inside the engine's pass: deferred to its end, once */
+static void sel4_ud_ring(Sel4State *s)
+{
+    uring_doorbell_ring(s->ud);
 }
 
 static void sel4_ud_ready(void *opaque)
@@ -173,7 +207,7 @@ static bool sel4_loop_start_own_ring(Sel4State *s, Error **errp)
         s->ud = NULL;
         warn_report("sel4: loop=uring: io_uring is unavailable; "
                     "using loop=aio");
-        sel4_loop_start_aio(s);
+        sel4_loop_fall_back_to_aio(s);
         return true;
     }
     r = uring_doorbell_add(s->ud, s->doorbell_fd,
@@ -187,7 +221,6 @@ static bool sel4_loop_start_own_ring(Sel4State *s, Error **errp)
         return false;
     }
     uring_doorbell_set_peer_fn(s->ud, sel4_ud_ring_vmm, s);
-    s->engine = "uring-own";
     qemu_set_fd_handler(uring_doorbell_get_fd(s->ud), sel4_ud_ready, NULL, s);
     /* submit the first poll */
     sel4_ud_ready(s);
@@ -200,7 +233,20 @@ static bool sel4_loop_start_own_ring(Sel4State *s, Error **errp)
                "io_uring (--enable-linux-io-uring)");
     return false;
 }
+
+static void sel4_ud_ring(Sel4State *s)
+{
+    g_assert_not_reached();
+}
 #endif
+
+static const Sel4LoopOps sel4_loop_uring_own = {
+    .name = "uring-own",
+    .start = sel4_loop_start_own_ring,
+    .stop = sel4_loop_stop_nothing,
+    .kick = sel4_loop_serve_now,
+    .ring = sel4_ud_ring,
+};
 
 /* ---- thread ---- */
 
@@ -259,43 +305,10 @@ static bool sel4_loop_start_thread(Sel4State *s, Error **errp)
         error_setg_errno(errp, errno, "sel4: loop=thread");
         return false;
     }
-    s->engine = "thread";
     qemu_thread_create(&s->thread, "sel4-rpc", sel4_thread_fn, s,
                        QEMU_THREAD_JOINABLE);
     s->thread_running = true;
     return true;
-}
-
-/* ---- start/stop ---- */
-
-bool sel4_loop_start(Sel4State *s, Error **errp)
-{
-    bool ok = true;
-
-    switch (s->loop) {
-    case SEL4_LOOP_THREAD:
-        ok = sel4_loop_start_thread(s, errp);
-        break;
-    case SEL4_LOOP_AIO:
-        sel4_loop_start_aio(s);
-        break;
-    case SEL4_LOOP_URING:
-        if (s->uring_ring != SEL4_URING_OWN &&
-            sel4_loop_start_shared_ring(s)) {
-            break;
-        }
-        if (s->uring_ring == SEL4_URING_SHARED) {
-            error_setg(errp, "sel4: x-uring-ring=shared: the main loop "
-                       "does not run on io_uring here");
-            return false;
-        }
-        ok = sel4_loop_start_own_ring(s, errp);
-        break;
-    }
-    if (ok) {
-        trace_sel4_loop_start(s->engine, s->batch, s->poll_us);
-    }
-    return ok;
 }
 
 /* Wake the loop thread: to serve (kick) or, with thread_stop set, to end. */
@@ -311,26 +324,75 @@ static bool sel4_thread_wake(Sel4State *s)
     return true;
 }
 
-void sel4_loop_kick(Sel4State *s)
+static void sel4_thread_kick(Sel4State *s)
 {
-    if (s->thread_running) {
-        sel4_thread_wake(s);
-    } else {
-        sel4_serve(s, s->batch);
-    }
+    sel4_thread_wake(s);
 }
 
-void sel4_loop_stop(Sel4State *s)
+static void sel4_thread_stop(Sel4State *s)
 {
-    if (s->thread_running) {
-        qatomic_set(&s->thread_stop, true);
-        if (!sel4_thread_wake(s)) {
-            return;
-        }
-        /* it may be waiting for the BQL to finish a request */
-        bql_unlock();
-        qemu_thread_join(&s->thread);
-        bql_lock();
-        s->thread_running = false;
+    if (!s->thread_running) {
+        return;
     }
+    qatomic_set(&s->thread_stop, true);
+    if (!sel4_thread_wake(s)) {
+        return;
+    }
+    /* it may be waiting for the BQL to finish a request */
+    bql_unlock();
+    qemu_thread_join(&s->thread);
+    bql_lock();
+    s->thread_running = false;
+}
+
+static const Sel4LoopOps sel4_loop_thread = {
+    .name = "thread",
+    .start = sel4_loop_start_thread,
+    .stop = sel4_thread_stop,
+    .kick = sel4_thread_kick,
+    .ring = sel4_ring_vmm,      /* one per request, the seed's shape */
+};
+
+/* ---- the choice ---- */
+
+static const Sel4LoopOps *sel4_loop_choose(Sel4State *s, Error **errp)
+{
+    const Sel4LoopOps *shared;
+
+    switch (s->loop) {
+    case SEL4_LOOP_THREAD:
+        return &sel4_loop_thread;
+    case SEL4_LOOP_AIO:
+        return &sel4_loop_aio;
+    default:
+        break;
+    }
+    shared = s->uring_ring != SEL4_URING_OWN ? sel4_loop_shared_ring()
+                                             : NULL;
+    if (shared) {
+        return shared;
+    }
+    if (s->uring_ring == SEL4_URING_SHARED) {
+        error_setg(errp, "sel4: x-uring-ring=shared: the main loop "
+                   "does not run on io_uring here");
+        return NULL;
+    }
+    return &sel4_loop_uring_own;
+}
+
+bool sel4_loop_start(Sel4State *s, Error **errp)
+{
+    const Sel4LoopOps *ops = sel4_loop_choose(s, errp);
+
+    if (!ops) {
+        return false;
+    }
+    s->loop_ops = ops;
+    s->engine = ops->name;
+    if (!ops->start(s, errp)) {
+        return false;
+    }
+    /* (start may have fallen back to another engine) */
+    trace_sel4_loop_start(s->engine, s->batch, s->poll_us);
+    return true;
 }

@@ -102,7 +102,7 @@ static void sel4_vm_state_change(void *opaque, bool running, RunState state)
      * Requests a predecessor left queued, with their doorbell consumed,
      * would otherwise wait for the next one.  The devices exist now.
      */
-    sel4_loop_kick(s);
+    s->loop_ops->kick(s);
 }
 
 void sel4_vpci_init(Sel4State *s)
