@@ -34,6 +34,11 @@
  *  off      -device ...,ioeventfd=off: nothing is registered, nothing
  *           takes the fast path, requests complete through the memory
  *           API.
+ *  iothread the device in an IOThread (iothread=io0), and in two with
+ *           num-queues=2 and iothread-vq-mapping: requests complete, every
+ *           notify reaches the IOThread's ioeventfd through the fast path,
+ *           and the accelerator leaves the queue's notifies to the
+ *           IOThread's own polling (nothing suppressed).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -102,18 +107,28 @@ static bool blk_up(Rig *r)
     return true;
 }
 
+/* virtio-blk-pci options of the IOThread scenarios (JSON: a list) */
+#define IOTHREAD_OPTS   ", \"iothread\": \"io0\""
+#define MAPPING_OPTS    ", \"num-queues\": 2, \"iothread-vq-mapping\": " \
+                        "[{\"iothread\": \"io0\"}, {\"iothread\": \"io1\"}]"
+
 static bool rig_up(Rig *r, const char *dir, const char *loop_opts,
-                   const char *blk_opts, uint64_t latency_ns)
+                   const char *blk_opts, const char *iothread_opts,
+                   uint64_t latency_ns)
 {
     g_autoptr(GError) err = NULL;
     g_autofree char *sock = g_build_filename(dir, "vmm.sock", NULL);
     g_autofree char *node = g_strdup_printf(
         "driver=null-co,node-name=n0,size=%u,latency-ns=%" PRIu64
         ",read-zeroes=on", 64u << 20, latency_ns);
-    g_autofree char *dev = g_strdup_printf("virtio-blk-pci,drive=n0%s",
-                                           blk_opts);
+    g_autofree char *dev = g_strdup_printf(
+        "{\"driver\": \"virtio-blk-pci\", \"drive\": \"n0\"%s%s}",
+        blk_opts, iothread_opts);
     VmmSimConfig cfg = { .socket_path = sock };
-    const char *args[] = { "-blockdev", node, "-device", dev, NULL };
+    const char *args[] = {
+        "-blockdev", node, "-device", dev,
+        "-object", "iothread,id=io0", "-object", "iothread,id=io1", NULL,
+    };
 
     r->sim = vmm_sim_new(&cfg, &err);
     if (!r->sim) {
@@ -319,6 +334,20 @@ static void scenario_off(Rig *r)
        "nor was a queue without one suppressed");
 }
 
+static void scenario_iothread(Rig *r)
+{
+    uint64_t kicks0 = r->blk.vq.stats_kicks;
+    unsigned good = run_burst(r, 500);
+    uint64_t kicks = r->blk.vq.stats_kicks - kicks0;
+    uint64_t fast = counter(r, "notifies-fast");
+
+    ok(good == 500, "in an IOThread, 500 requests complete (%u)", good);
+    ok(kicks > 0 && fast >= kicks, "every notify took the fast path to the "
+       "IOThread (%" PRIu64 " fast, %" PRIu64 " sent)", fast, kicks);
+    ok(counter(r, "notify-suppressed") == 0,
+       "the IOThread's queue is left to its own polling");
+}
+
 int main(int argc, char **argv)
 {
     const char *loop_opts = argc > 2 ? argv[2] : "loop=uring";
@@ -328,6 +357,8 @@ int main(int argc, char **argv)
     Rig r = { 0 };
     bool stall = g_str_equal(scenario, "stall");
     bool off = g_str_equal(scenario, "off");
+    bool iothread = g_str_equal(scenario, "iothread");
+    bool mapping = g_str_equal(scenario, "iothread-vq-mapping");
 
     dir = harness_init(argc > 1 ? argv[1] : NULL, "test-notify");
     if (!dir) {
@@ -340,12 +371,15 @@ int main(int argc, char **argv)
      */
     accel = g_strdup_printf("%s%s", g_str_equal(scenario, "steady") ?
                             "notify-suppress-us=20000," : "", loop_opts);
-    if (rig_up(&r, dir, accel, off ? ",ioeventfd=off" : "",
+    if (rig_up(&r, dir, accel, off ? ", \"ioeventfd\": false" : "",
+               iothread ? IOTHREAD_OPTS : mapping ? MAPPING_OPTS : "",
                stall ? 20000000 : 32000000)) {
         if (stall) {
             scenario_stall(&r);
         } else if (off) {
             scenario_off(&r);
+        } else if (iothread || mapping) {
+            scenario_iothread(&r);
         } else {
             scenario_steady(&r);
         }
