@@ -226,7 +226,8 @@ static bool sel4sim_start(struct thread_data *td, Sel4Sim *s,
     g_autofree char *sock = g_build_filename(s->dir, "vmm.sock", NULL);
     g_autofree char *accel = g_strdup_printf("loop=%s,poll-us=%u%s%s",
                                              o->loop, o->poll_us,
-                                             o->accel ? "," : "",
+                                             o->accel && *o->accel ? ","
+                                                                   : "",
                                              o->accel ? o->accel : "");
     g_autofree char *drive = NULL;
     VmmSimConfig cfg = { .socket_path = sock };

@@ -45,6 +45,7 @@
 static char *opt_qemu;
 static char *opt_loop;
 static int opt_poll_us;
+static char *opt_accel;
 static gboolean opt_mrg;
 static gboolean opt_offloads;
 static gboolean opt_check;
@@ -56,6 +57,9 @@ static const GOptionEntry entries[] = {
       "the accelerator's loop: thread, aio or uring (default)", "LOOP" },
     { "poll-us", 0, 0, G_OPTION_ARG_INT, &opt_poll_us,
       "the accelerator's poll-us (default 0)", "N" },
+    { "accel", 0, 0, G_OPTION_ARG_STRING, &opt_accel,
+      "more -accel sel4 options (e.g. notify-suppress-us=0,ioeventfd=off)",
+      "OPTS" },
     { "mrg-rxbuf", 0, 0, G_OPTION_ARG_NONE, &opt_mrg,
       "negotiate VIRTIO_NET_F_MRG_RXBUF", NULL },
     { "offloads", 0, 0, G_OPTION_ARG_NONE, &opt_offloads,
@@ -211,8 +215,10 @@ static int run(const char *dir)
 {
     g_autofree char *sock = g_build_filename(dir, "vmm.sock", NULL);
     g_autofree char *qmp = g_build_filename(dir, "qmp.sock", NULL);
-    g_autofree char *accel = g_strdup_printf("loop=%s,poll-us=%d", opt_loop,
-                                             opt_poll_us);
+    g_autofree char *accel = g_strdup_printf("loop=%s,poll-us=%d%s%s",
+                                             opt_loop, opt_poll_us,
+                                             opt_accel ? "," : "",
+                                             opt_accel ? opt_accel : "");
     g_autofree char *netdev = NULL;
     g_autoptr(GError) err = NULL;
     VmmSimConfig cfg = { .socket_path = sock };

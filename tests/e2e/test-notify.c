@@ -39,6 +39,10 @@
  *           notify reaches the IOThread's ioeventfd through the fast path,
  *           and the accelerator leaves the queue's notifies to the
  *           IOThread's own polling (nothing suppressed).
+ *  mq2, mq3 num-queues=N with iothread-vq-mapping over N IOThreads, and the
+ *           guest driving all N queues (VIRTIO_BLK_F_MQ): every request
+ *           completes on the queue it was put on, every queue's notifies
+ *           take the fast path.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -68,7 +72,7 @@ typedef struct Rig {
     VirtioBlk blk;
     uint64_t mmio_next;
     uint64_t buf;               /* guest-physical, QD * 4 KiB */
-    bool main_loop;             /* the accelerator polls its queue */
+    unsigned nqueues;           /* request queues the guest drives */
 } Rig;
 
 static uint64_t counter(Rig *r, const char *name)
@@ -98,8 +102,9 @@ static bool blk_up(Rig *r)
     r->mmio_next = c->pci_mmio_base;
     guest_alloc_init(&r->mem, r->sim, c->ram_base + c->ram_size / 2,
                      c->ram_size / 2);
-    if (!virtio_blk_init(&r->blk, r->sim, &r->mem, 0, &r->mmio_next,
-                         VMM_SIM_DEFAULT_MSI_SPI_BASE, true, 128, &err)) {
+    if (!virtio_blk_init_mq(&r->blk, r->sim, &r->mem, 0, &r->mmio_next,
+                            VMM_SIM_DEFAULT_MSI_SPI_BASE, true, 128,
+                            MAX(r->nqueues, 1), &err)) {
         ok(false, "virtio-blk up: %s", err->message);
         return false;
     }
@@ -109,8 +114,10 @@ static bool blk_up(Rig *r)
 
 /* virtio-blk-pci options of the IOThread scenarios (JSON: a list) */
 #define IOTHREAD_OPTS   ", \"iothread\": \"io0\""
-#define MAPPING_OPTS    ", \"num-queues\": 2, \"iothread-vq-mapping\": " \
-                        "[{\"iothread\": \"io0\"}, {\"iothread\": \"io1\"}]"
+#define IO2             "{\"iothread\": \"io0\"}, {\"iothread\": \"io1\"}"
+#define IO3             IO2 ", {\"iothread\": \"io2\"}"
+#define MAPPING_OPTS    ", \"num-queues\": 2, \"iothread-vq-mapping\": [" \
+                        IO2 "]"
 
 static bool rig_up(Rig *r, const char *dir, const char *loop_opts,
                    const char *blk_opts, const char *iothread_opts,
@@ -127,7 +134,8 @@ static bool rig_up(Rig *r, const char *dir, const char *loop_opts,
     VmmSimConfig cfg = { .socket_path = sock };
     const char *args[] = {
         "-blockdev", node, "-device", dev,
-        "-object", "iothread,id=io0", "-object", "iothread,id=io1", NULL,
+        "-object", "iothread,id=io0", "-object", "iothread,id=io1",
+        "-object", "iothread,id=io2", NULL,
     };
 
     r->sim = vmm_sim_new(&cfg, &err);
@@ -348,6 +356,65 @@ static void scenario_iothread(Rig *r)
        "the IOThread's queue is left to its own polling");
 }
 
+/* @per_queue requests on each queue, all kicked, all reaped. */
+static void scenario_mq(Rig *r, unsigned per_queue)
+{
+    unsigned done[VIRTIO_BLK_MAX_QUEUES] = { 0 }, wrong = 0, total = 0;
+    uint64_t kicks = 0;
+    g_autoptr(GError) err = NULL;
+    VirtioBlkReq *req;
+    unsigned q, i, round;
+
+    for (round = 0; round < 20 && !err; round++) {
+        unsigned want = total + per_queue * r->nqueues;
+
+        for (q = 0; q < r->nqueues && !err; q++) {
+            uint64_t k0 = virtio_blk_vq(&r->blk, q)->stats_kicks;
+
+            for (i = 0; i < per_queue && !err; i++) {
+                unsigned slot = q * per_queue + i;
+
+                if (!virtio_blk_submit_on(&r->blk, q, VIRTIO_BLK_T_IN,
+                                          slot * 8,
+                                          r->buf + slot * SECTOR_BYTES,
+                                          SECTOR_BYTES,
+                                          GUINT_TO_POINTER(q), &err)) {
+                    break;
+                }
+            }
+            if (!err && virtio_blk_kick_on(&r->blk, q, &err)) {
+                kicks += virtio_blk_vq(&r->blk, q)->stats_kicks - k0;
+            }
+        }
+        while (!err && total < want) {
+            for (q = 0; q < r->nqueues; q++) {
+                while ((req = virtio_blk_poll_on(&r->blk, q))) {
+                    wrong += GPOINTER_TO_UINT(req->opaque) != q ||
+                             req->status != VIRTIO_BLK_S_OK;
+                    done[q]++;
+                    total++;
+                }
+            }
+            if (total < want && !virtio_pci_wait(&r->blk.pci, TIMEOUT_MS,
+                                                 &err) && !err) {
+                g_set_error(&err, VMM_SIM_ERROR, VMM_SIM_ERROR_TIMEOUT,
+                            "no queue interrupt");
+            }
+        }
+    }
+    ok(!err, "20 rounds of %u requests on each of %u queues%s%s", per_queue,
+       r->nqueues, err ? ": " : "", err ? err->message : "");
+    for (q = 0; q < r->nqueues; q++) {
+        ok(done[q] == 20 * per_queue, "queue %u: %u requests completed on "
+           "it", q, done[q]);
+    }
+    ok(!wrong, "every request completed OK on the queue it was put on "
+       "(%u did not)", wrong);
+    ok(kicks >= r->nqueues && counter(r, "notifies-fast") >= kicks,
+       "every queue's notifies took the fast path (%" PRIu64 " fast, %"
+       PRIu64 " sent)", counter(r, "notifies-fast"), kicks);
+}
+
 int main(int argc, char **argv)
 {
     const char *loop_opts = argc > 2 ? argv[2] : "loop=uring";
@@ -359,6 +426,18 @@ int main(int argc, char **argv)
     bool off = g_str_equal(scenario, "off");
     bool iothread = g_str_equal(scenario, "iothread");
     bool mapping = g_str_equal(scenario, "iothread-vq-mapping");
+    g_autofree char *mq_opts = NULL;
+
+    if (g_str_has_prefix(scenario, "mq")) {
+        r.nqueues = atoi(scenario + 2);
+        if (r.nqueues < 2 || r.nqueues > 3) {
+            fprintf(stderr, "test-notify: mq2 or mq3, not %s\n", scenario);
+            return 2;
+        }
+        mq_opts = g_strdup_printf(", \"num-queues\": %u, "
+                                  "\"iothread-vq-mapping\": [%s]",
+                                  r.nqueues, r.nqueues == 2 ? IO2 : IO3);
+    }
 
     dir = harness_init(argc > 1 ? argv[1] : NULL, "test-notify");
     if (!dir) {
@@ -372,14 +451,17 @@ int main(int argc, char **argv)
     accel = g_strdup_printf("%s%s", g_str_equal(scenario, "steady") ?
                             "notify-suppress-us=20000," : "", loop_opts);
     if (rig_up(&r, dir, accel, off ? ", \"ioeventfd\": false" : "",
-               iothread ? IOTHREAD_OPTS : mapping ? MAPPING_OPTS : "",
-               stall ? 20000000 : 32000000)) {
+               iothread ? IOTHREAD_OPTS : mapping ? MAPPING_OPTS :
+               mq_opts ? mq_opts : "",
+               stall ? 20000000 : mq_opts ? 200000 : 32000000)) {
         if (stall) {
             scenario_stall(&r);
         } else if (off) {
             scenario_off(&r);
         } else if (iothread || mapping) {
             scenario_iothread(&r);
+        } else if (mq_opts) {
+            scenario_mq(&r, QD / r.nqueues);
         } else {
             scenario_steady(&r);
         }

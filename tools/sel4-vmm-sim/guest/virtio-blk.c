@@ -8,6 +8,7 @@
  * (type, reserved, sector), the 16-byte discard/write-zeroes segment, and
  * the status byte the device writes last.
  */
+#include <assert.h>
 #include <endian.h>
 #include <string.h>
 
@@ -21,6 +22,7 @@
 /* device config (virtio 1.x 5.2.4) */
 #define CFG_CAPACITY            0
 #define CFG_SEG_MAX             12
+#define CFG_NUM_QUEUES          34
 #define CFG_MAX_DISCARD_SECTORS 36
 #define CFG_MAX_WZ_SECTORS      48
 
@@ -74,9 +76,45 @@ static bool blk_read_config(VirtioBlk *b, GError **errp)
     return true;
 }
 
+/* Request queues 1.. (VIRTIO_BLK_F_MQ): as many as asked, if offered. */
+static bool blk_setup_more_queues(VirtioBlk *b, uint16_t queue_size,
+                                  GError **errp)
+{
+    uint64_t offered = 1;
+    unsigned q;
+
+    if (b->nqueues == 1) {
+        return true;
+    }
+    if (!virtio_pci_has(&b->pci, VIRTIO_BLK_F_MQ) ||
+        !virtio_pci_config_read(&b->pci, CFG_NUM_QUEUES, 2, &offered,
+                                errp) ||
+        offered < b->nqueues) {
+        return errp && *errp ? false :
+               blk_fail(errp, "the device offers fewer request queues");
+    }
+    for (q = 1; q < b->nqueues; q++) {
+        if (!virtio_pci_setup_queue(&b->pci, &b->more[q - 1], q, queue_size,
+                                    errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 bool virtio_blk_init(VirtioBlk *b, VmmSim *sim, GuestAlloc *mem,
                      unsigned index, uint64_t *mmio_next, unsigned spi_base,
                      bool use_msix, uint16_t queue_size, GError **errp)
+{
+    return virtio_blk_init_mq(b, sim, mem, index, mmio_next, spi_base,
+                              use_msix, queue_size, 1, errp);
+}
+
+bool virtio_blk_init_mq(VirtioBlk *b, VmmSim *sim, GuestAlloc *mem,
+                        unsigned index, uint64_t *mmio_next,
+                        unsigned spi_base, bool use_msix,
+                        uint16_t queue_size, unsigned nqueues,
+                        GError **errp)
 {
     uint64_t wanted = UINT64_C(1) << VIRTIO_BLK_F_SEG_MAX |
                       UINT64_C(1) << VIRTIO_BLK_F_BLK_SIZE |
@@ -89,10 +127,18 @@ bool virtio_blk_init(VirtioBlk *b, VmmSim *sim, GuestAlloc *mem,
     unsigned i;
 
     memset(b, 0, sizeof(*b));
+    if (!nqueues || nqueues > VIRTIO_BLK_MAX_QUEUES) {
+        return blk_fail(errp, "1 to VIRTIO_BLK_MAX_QUEUES request queues");
+    }
+    b->nqueues = nqueues;
+    if (nqueues > 1) {
+        wanted |= UINT64_C(1) << VIRTIO_BLK_F_MQ;
+    }
     if (!virtio_pci_probe(&b->pci, sim, mem, index, mmio_next, errp) ||
         !virtio_pci_negotiate(&b->pci, wanted, errp) ||
         !virtio_pci_setup_irqs(&b->pci, spi_base, use_msix, errp) ||
         !virtio_pci_setup_queue(&b->pci, &b->vq, 0, queue_size, errp) ||
+        !blk_setup_more_queues(b, queue_size, errp) ||
         !blk_read_config(b, errp) ||
         !virtio_pci_driver_ok(&b->pci, errp)) {
         return false;
@@ -112,8 +158,19 @@ bool virtio_blk_init(VirtioBlk *b, VmmSim *sim, GuestAlloc *mem,
                          : blk_fail(errp, "no guest RAM for the bounce buffer");
 }
 
+Virtq *virtio_blk_vq(VirtioBlk *b, unsigned q)
+{
+    assert(q < MAX(b->nqueues, 1));
+    return q ? &b->more[q - 1] : &b->vq;
+}
+
 void virtio_blk_destroy(VirtioBlk *b)
 {
+    unsigned q;
+
+    for (q = 1; q < b->nqueues; q++) {
+        virtq_destroy(&b->more[q - 1]);
+    }
     virtq_destroy(&b->vq);
     g_free(b->reqs);
     b->reqs = NULL;
@@ -167,6 +224,14 @@ VirtioBlkReq *virtio_blk_submit(VirtioBlk *b, unsigned type,
                                 uint64_t sector, uint64_t data_gpa,
                                 uint32_t len, void *opaque, GError **errp)
 {
+    return virtio_blk_submit_on(b, 0, type, sector, data_gpa, len, opaque,
+                                errp);
+}
+
+VirtioBlkReq *virtio_blk_submit_on(VirtioBlk *b, unsigned q, unsigned type,
+                                   uint64_t sector, uint64_t data_gpa,
+                                   uint32_t len, void *opaque, GError **errp)
+{
     VirtioBlkReq *req;
     VirtqBuf bufs[3];
     BlkHdr *hdr;
@@ -201,14 +266,14 @@ VirtioBlkReq *virtio_blk_submit(VirtioBlk *b, unsigned type,
     /* the device's last write: we poison it to see that it happened */
     ((uint8_t *)hdr)[SLOT_STATUS] = 0xff;
     bufs[n++] = (VirtqBuf) { req->hdr_gpa + SLOT_STATUS, 1, true };
-    if (virtq_add(&b->vq, bufs, n, req, true) < 0) {
+    if (virtq_add(virtio_blk_vq(b, q), bufs, n, req, true) < 0) {
         blk_fail(errp, "virtqueue full");
         return NULL;
     }
     *req = (VirtioBlkReq) {
         .slot = req->slot, .type = type, .sector = sector, .len = len,
-        .opaque = opaque, .hdr_gpa = req->hdr_gpa, .busy = true,
-        .status = 0xff,
+        .opaque = opaque, .queue = q, .hdr_gpa = req->hdr_gpa,
+        .busy = true, .status = 0xff,
     };
     b->in_flight++;
     return req;
@@ -216,7 +281,12 @@ VirtioBlkReq *virtio_blk_submit(VirtioBlk *b, unsigned type,
 
 bool virtio_blk_kick(VirtioBlk *b, GError **errp)
 {
-    return virtio_pci_kick(&b->pci, &b->vq, errp);
+    return virtio_blk_kick_on(b, 0, errp);
+}
+
+bool virtio_blk_kick_on(VirtioBlk *b, unsigned q, GError **errp)
+{
+    return virtio_pci_kick(&b->pci, virtio_blk_vq(b, q), errp);
 }
 
 /* @req came back from the device: its status, and its slot is free. */
@@ -241,7 +311,12 @@ VirtioBlkReq *virtio_blk_complete(VirtioBlk *b, int timeout_ms,
 
 VirtioBlkReq *virtio_blk_poll(VirtioBlk *b)
 {
-    VirtioBlkReq *req = virtq_get_used(&b->vq, NULL);
+    return virtio_blk_poll_on(b, 0);
+}
+
+VirtioBlkReq *virtio_blk_poll_on(VirtioBlk *b, unsigned q)
+{
+    VirtioBlkReq *req = virtq_get_used(virtio_blk_vq(b, q), NULL);
 
     return req ? blk_done(b, req) : NULL;
 }

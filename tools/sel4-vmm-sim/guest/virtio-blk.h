@@ -20,6 +20,7 @@
 #define VIRTIO_BLK_F_RO             5
 #define VIRTIO_BLK_F_BLK_SIZE       6
 #define VIRTIO_BLK_F_FLUSH          9
+#define VIRTIO_BLK_F_MQ             12
 #define VIRTIO_BLK_F_DISCARD        13
 #define VIRTIO_BLK_F_WRITE_ZEROES   14
 
@@ -35,6 +36,8 @@
 #define VIRTIO_BLK_S_UNSUPP         2
 
 #define VIRTIO_BLK_SECTOR           512u
+/* request queues the driver brings up at most (VIRTIO_BLK_F_MQ) */
+#define VIRTIO_BLK_MAX_QUEUES       4
 
 typedef struct VirtioBlkReq {
     unsigned slot;
@@ -43,13 +46,16 @@ typedef struct VirtioBlkReq {
     uint32_t len;               /* data bytes */
     uint8_t status;             /* after completion */
     void *opaque;               /* the caller's */
+    unsigned queue;             /* the virtqueue it went on */
     uint64_t hdr_gpa;           /* 16-byte header, then the status byte */
     bool busy;
 } VirtioBlkReq;
 
 typedef struct VirtioBlk {
     VirtioPci pci;
-    Virtq vq;
+    Virtq vq;                   /* request queue 0 */
+    Virtq more[VIRTIO_BLK_MAX_QUEUES - 1];      /* 1.., with MQ */
+    unsigned nqueues;
     uint64_t capacity;          /* in 512-byte sectors */
     uint32_t seg_max;
     uint32_t max_discard_sectors, max_write_zeroes_sectors;
@@ -63,7 +69,18 @@ typedef struct VirtioBlk {
 bool virtio_blk_init(VirtioBlk *b, VmmSim *sim, GuestAlloc *mem,
                      unsigned index, uint64_t *mmio_next, unsigned spi_base,
                      bool use_msix, uint16_t queue_size, GError **errp);
+/*
+ * The same with @nqueues request queues (VIRTIO_BLK_F_MQ when more than
+ * one; the device must offer that many), all on the one queue vector.
+ */
+bool virtio_blk_init_mq(VirtioBlk *b, VmmSim *sim, GuestAlloc *mem,
+                        unsigned index, uint64_t *mmio_next,
+                        unsigned spi_base, bool use_msix,
+                        uint16_t queue_size, unsigned nqueues,
+                        GError **errp);
 void virtio_blk_destroy(VirtioBlk *b);
+/* Request queue @q (0 .. nqueues - 1). */
+Virtq *virtio_blk_vq(VirtioBlk *b, unsigned q);
 
 /*
  * Queue one request: IN/OUT with @len bytes at guest-physical @data_gpa,
@@ -75,6 +92,11 @@ VirtioBlkReq *virtio_blk_submit(VirtioBlk *b, unsigned type,
                                 uint64_t sector, uint64_t data_gpa,
                                 uint32_t len, void *opaque, GError **errp);
 bool virtio_blk_kick(VirtioBlk *b, GError **errp);
+/* The same on request queue @q. */
+VirtioBlkReq *virtio_blk_submit_on(VirtioBlk *b, unsigned q, unsigned type,
+                                   uint64_t sector, uint64_t data_gpa,
+                                   uint32_t len, void *opaque, GError **errp);
+bool virtio_blk_kick_on(VirtioBlk *b, unsigned q, GError **errp);
 /*
  * One completed request (its status set), waiting up to @timeout_ms;
  * NULL with @errp set on timeout.  The request is free again once the
@@ -89,6 +111,8 @@ VirtioBlkReq *virtio_blk_complete(VirtioBlk *b, int timeout_ms,
  * virtio_blk_complete().
  */
 VirtioBlkReq *virtio_blk_poll(VirtioBlk *b);
+/* The same for request queue @q. */
+VirtioBlkReq *virtio_blk_poll_on(VirtioBlk *b, unsigned q);
 
 /* Synchronous: one request, submitted, kicked and completed. */
 bool virtio_blk_rw(VirtioBlk *b, bool write, uint64_t sector, void *buf,
