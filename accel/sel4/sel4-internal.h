@@ -259,7 +259,12 @@ typedef struct Sel4State {
 
     /* notify suppression (sel4-notify.c), BQL */
     Notifier notify_poll;
-    QEMUTimer *notify_timer;
+    QEMUTimer *notify_timer;    /* the wake-up without io_uring */
+#ifdef SEL4_HAVE_AIO_ADD_SQE
+    CqeHandler notify_cqe;      /* ... with: an IORING_OP_TIMEOUT */
+    struct __kernel_timespec notify_ts;
+    bool notify_timeout_armed;
+#endif
     int64_t notify_now;         /* this turn's clock */
     int64_t notify_deadline;    /* the next stall check */
 

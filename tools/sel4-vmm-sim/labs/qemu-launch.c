@@ -193,6 +193,10 @@ bool vmm_sim_qemu_accel_stats(VmmSimQemu *q, VmmSimAccelStats *st,
         .msi = stat_u64(o, "msi"),
         .msi_merged = stat_u64(o, "msi-merged"),
         .errors = stat_sum(o, "errors-"),
+        .notifies_fast = stat_u64(o, "notifies-fast"),
+        .notify_suppressed = stat_u64(o, "notify-suppressed"),
+        .notify_polled = stat_u64(o, "notify-polled"),
+        .notify_stalled = stat_u64(o, "notify-stalled"),
     };
     for (unsigned i = 0; i < VMM_SIM_BATCH_HIST; i++) {
         st->batch_hist[i] = json_array_get_int_element(hist, i);
@@ -212,6 +216,10 @@ void vmm_sim_accel_stats_sub(VmmSimAccelStats *d, const VmmSimAccelStats *b,
         .msi = b->msi - a->msi,
         .msi_merged = b->msi_merged - a->msi_merged,
         .errors = b->errors - a->errors,
+        .notifies_fast = b->notifies_fast - a->notifies_fast,
+        .notify_suppressed = b->notify_suppressed - a->notify_suppressed,
+        .notify_polled = b->notify_polled - a->notify_polled,
+        .notify_stalled = b->notify_stalled - a->notify_stalled,
     };
     for (unsigned i = 0; i < VMM_SIM_BATCH_HIST; i++) {
         d->batch_hist[i] = b->batch_hist[i] - a->batch_hist[i];
@@ -227,9 +235,12 @@ char *vmm_sim_accel_stats_json(const VmmSimAccelStats *st)
         ", \"doorbells_in\": %" PRIu64 ", \"doorbells_out\": %" PRIu64
         ", \"events\": %" PRIu64 ", \"msi\": %" PRIu64
         ", \"msi_merged\": %" PRIu64 ", \"errors\": %" PRIu64
+        ", \"notifies_fast\": %" PRIu64 ", \"notify_suppressed\": %" PRIu64
+        ", \"notify_polled\": %" PRIu64 ", \"notify_stalled\": %" PRIu64
         ", \"batch_hist\": [%" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64
         ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 "]}", st->requests,
         st->batches, st->doorbells_in, st->doorbells_out, st->events,
-        st->msi, st->msi_merged, st->errors, h[0], h[1], h[2], h[3], h[4],
-        h[5], h[6]);
+        st->msi, st->msi_merged, st->errors, st->notifies_fast,
+        st->notify_suppressed, st->notify_polled, st->notify_stalled,
+        h[0], h[1], h[2], h[3], h[4], h[5], h[6]);
 }

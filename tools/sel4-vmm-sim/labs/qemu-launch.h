@@ -66,6 +66,8 @@ typedef struct VmmSimAccelStats {
     uint64_t events;            /* all kinds published to devevt */
     uint64_t msi, msi_merged;   /* raised by devices, merged while queued */
     uint64_t errors;            /* all kinds */
+    /* notifies: fast path; suppression windows, kicks found, stalls */
+    uint64_t notifies_fast, notify_suppressed, notify_polled, notify_stalled;
     uint64_t batch_hist[VMM_SIM_BATCH_HIST];
 } VmmSimAccelStats;
 
