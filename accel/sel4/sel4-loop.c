@@ -47,7 +47,11 @@
  */
 static bool sel4_loop_serving(Sel4State *s)
 {
-    return qatomic_read(&s->started);
+    /*
+     * Acquire: loop=thread decodes without the BQL, against the devices
+     * START_VM published (sel4-vpci.c)
+     */
+    return qatomic_load_acquire(&s->started);
 }
 
 /* A doorbell wake-up of the aio and uring loops: drain it, serve. */

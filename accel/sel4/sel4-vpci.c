@@ -94,7 +94,8 @@ static void sel4_vm_state_change(void *opaque, bool running, RunState state)
     if (!running || s->started) {
         return;
     }
-    qatomic_set(&s->started, true);
+    /* pairs with sel4_loop_serving(): the devices are there first */
+    qatomic_store_release(&s->started, true);
     trace_sel4_start_vm(s->n_pcidev);
     /* behind the registrations in the outbox: the order is kept */
     sel4_event_push(s, &msg);
