@@ -16,10 +16,59 @@
  *           tail.count, also head.pos = tail.pos, so that concurrent
  *           claimers publish in order.
  *
- * Ordering: the claim is followed by an acquire fence (entries and bodies
- * are read after it); the commit is preceded by a release fence (entries
- * and bodies are written before it).  The peer sits in another VM on a
- * weakly ordered CPU: the fences are what make its writes visible.
+ * Memory ordering.  The peer runs on another CPU (another VM, or another
+ * thread) and arm64 is weakly ordered: a CPU may make its stores visible
+ * in another order than it issued them, and may let a load be satisfied
+ * after a later store.  On x86 (TSO) every pair below compiles to plain
+ * moves and a locked cmpxchg, so only the arm64 build shows that the
+ * orderings are in the code: there the acquire loads are ldar, the release
+ * fence is dmb ish and the ACQ_REL CAS an ldaxr/stlxr loop (or casal).
+ * The protocol is correct because of these acquire/release pairs:
+ *
+ *  1. Entries and bodies are published (producer -> consumer).  The
+ *     producer writes ring[pos & 31], and the event body at
+ *     buf[pos & 31] (or, for requests and replies, the message body in the
+ *     iobuf's buffers[0][id]), then commits.  The release fence at the top
+ *     of queue_commit(), before the CAS of prod.head, orders those stores
+ *     before the new head.pos.  It pairs with the consumer's acquire load
+ *     of prod.head in queue_claim() (marker_load(other)): a consumer that
+ *     sees the new head.pos reads entries and bodies after it (the acquire
+ *     CAS of its tail and the acquire fence after the claim keep those
+ *     reads after the claim).  Without the release, the head could become
+ *     visible first: QEMU would read a stale ring entry (an id already
+ *     answered: served twice) or a half-written body (a torn MMIO).
+ *  2. Slots are freed (consumer -> producer).  The consumer reads the
+ *     entry and copies the event body out, then commits cons.head after
+ *     the same release fence.  It pairs with the producer's acquire load
+ *     of cons.head in queue_claim(), from which it computes the room.
+ *     Without the release, arm64 may satisfy the consumer's loads after
+ *     its head store is visible: the producer would overwrite an event
+ *     body that the consumer is still copying.
+ *  3. Actors of one side.  The tail and head CASes are ACQ_REL: a claim
+ *     acquires the previous claimer's tail, and the commit whose count
+ *     meets tail.count publishes the positions of every actor of its side,
+ *     so it must acquire their commits (the head CAS chain) before its own
+ *     release makes their entries visible to the consumer (cumulativity).
+ *  4. Message ids lent round trip (vso_rpc_*).  The driver writes a request
+ *     body, then enqueues its id on the request queue (pair 1); the device
+ *     copies the body out and writes mr2 of the same slot before enqueueing
+ *     the id on the reply queue (pair 1 again), and the driver rewrites
+ *     that body only after it collected the id (the reply queue's acquire).
+ *     So a body is never read and written at once, with no ordering of
+ *     its own.
+ *
+ * The doorbell (eventfd, UIO interrupt, seL4 notification) is only a
+ * wake-up: the side woken reads the markers again, with acquire, so the
+ * protocol does not depend on the doorbell's own barriers.  Markers are
+ * 8-byte aligned (vso_rpc_init() refuses a misaligned region): arm64's
+ * 64-bit atomics need it.
+ *
+ * The deployed stack lacks pair 1's and pair 2's release on the user-space
+ * side: its queue header (rpc_queue.h, used by tiiuae/qemu-sel4-virtio)
+ * CASes with __ATOMIC_ACQUIRE only outside the kernel, and its older
+ * QEMU ring advances the head with a plain store after a "smp_wmb()?"
+ * comment.  Ours is the __atomic_thread_fence(__ATOMIC_RELEASE) at the top
+ * of queue_commit() (and the CASes' ACQ_REL).
  *
  * The peer writes the other side's markers, the ring entries it produces
  * and the message bodies.  Each is read once; a marker value that no

@@ -13,6 +13,10 @@
 #   SEL4_QEMU_CONFIGURE_EXTRA  extra configure flags (e.g. --enable-debug)
 #   SEL4_QEMU_TARGETS    ninja targets (default: qemu-system-aarch64 qemu-img qemu-io)
 #   SEL4_QEMU_JOBS       ninja -j (default: ninja's own)
+#   SEL4_QEMU_CROSS=arm64  cross-build for arm64 hosts with Debian's
+#                        aarch64-linux-gnu- toolchain and arm64 multiarch
+#                        libraries (scripts/install-deps.sh --arch arm64);
+#                        default build root <repo>/build/arm64
 #   SEL4_QEMU_FORCE_FALLBACK=SUITE:SERIES  build that fallback instead of the
 #                        pin (e.g. trixie:10.0.; see fetch.sh); use its own
 #                        SEL4_BUILD_ROOT, or build/qemu is rebuilt from scratch
@@ -188,6 +192,21 @@ overlay() {
     log "overlay: $(wc -l <"$OVERLAY_MANIFEST") file(s) from this repo"
 }
 
+# --- cross mode -------------------------------------------------------------------
+# QEMU's configure finds the cross compiler, ar, strip... from --cross-prefix
+# and pkg-config from $PKG_CONFIG; Debian's aarch64-linux-gnu-pkg-config
+# looks only at the arm64 multiarch .pc files.
+CROSS_PREFIX=
+case ${SEL4_QEMU_CROSS:-} in
+    '') ;;
+    arm64)
+        CROSS_PREFIX=aarch64-linux-gnu-
+        export PKG_CONFIG=aarch64-linux-gnu-pkg-config
+        command -v "${CROSS_PREFIX}gcc" >/dev/null ||
+            die "no ${CROSS_PREFIX}gcc: run scripts/install-deps.sh --arch arm64" ;;
+    *) die "SEL4_QEMU_CROSS=$SEL4_QEMU_CROSS: only arm64 is supported" ;;
+esac
+
 # --- ccache ----------------------------------------------------------------------
 # QEMU's configure hands meson the compiler through a machine file, and meson
 # only adds ccache by itself when it picks the compiler, so ccache is wired in
@@ -197,6 +216,8 @@ setup_ccache() {
     CC_ARGS=()
     if ! command -v ccache >/dev/null; then
         log "ccache not found; building without it"
+        [ -z "$CROSS_PREFIX" ] ||
+            CC_ARGS=(--cc="${CROSS_PREFIX}gcc" --cxx="${CROSS_PREFIX}g++")
         return
     fi
     export CCACHE_DIR=${CCACHE_DIR:-$CACHE/ccache}
@@ -207,6 +228,11 @@ setup_ccache() {
         ccache --max-size "$want" >/dev/null
     fi
     for c in cc c++; do
+        local compiler=$c
+        if [ -n "$CROSS_PREFIX" ]; then
+            compiler=${CROSS_PREFIX}gcc
+            [ "$c" = cc ] || compiler=${CROSS_PREFIX}g++
+        fi
         tmp=$(mktemp "$TOOLS_DIR/.w.XXXXXX")
         cat >"$tmp" <<EOF
 #!/bin/sh
@@ -214,13 +240,14 @@ setup_ccache() {
 export CCACHE_DIR="\${CCACHE_DIR:-$CCACHE_DIR}"
 export CCACHE_BASEDIR="\${CCACHE_BASEDIR:-$BUILD_ROOT}"
 export CCACHE_NOHASHDIR=1
-exec ccache $c "\$@"
+exec ccache $compiler "\$@"
 EOF
         chmod 755 "$tmp"
         if cmp -s "$tmp" "$TOOLS_DIR/$c"; then rm -f "$tmp"; else mv "$tmp" "$TOOLS_DIR/$c"; fi
     done
     CC_ARGS=(--cc="$TOOLS_DIR/cc" --cxx="$TOOLS_DIR/c++")
 }
+
 
 ccache_counts() { # prints "hits misses"
     command -v ccache >/dev/null || { echo "0 0"; return; }
@@ -250,6 +277,7 @@ CONFIGURE_FLAGS=(
     --disable-gtk --disable-sdl --disable-vnc --disable-opengl
     --disable-spice --disable-curl --disable-libusb --disable-usb-redir
     "${CC_ARGS[@]}"
+    ${CROSS_PREFIX:+--cross-prefix=$CROSS_PREFIX}
     ${SEL4_QEMU_CONFIGURE_EXTRA:-}
 )
 

@@ -22,7 +22,8 @@ else
 fi
 APT_DIR=$CACHE/apt            # private deb-src list + lists/ state
 # Build products live in the repo's git-ignored build/.
-BUILD_ROOT=${SEL4_BUILD_ROOT:-$REPO_ROOT/build}
+# (a cross build, SEL4_QEMU_CROSS=arm64, has its own: build/arm64)
+BUILD_ROOT=${SEL4_BUILD_ROOT:-$REPO_ROOT/build${SEL4_QEMU_CROSS:+/$SEL4_QEMU_CROSS}}
 SRC_DIR=$BUILD_ROOT/qemu-src
 QEMU_BUILD=$BUILD_ROOT/qemu
 

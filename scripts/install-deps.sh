@@ -2,7 +2,23 @@
 # Installs the Debian 12 packages this project needs, idempotently.
 # meson >= 1.5 (QEMU 10.2) comes from bookworm-backports, added as our own
 # list file; the system's other apt sources are left alone.
+#
+#   scripts/install-deps.sh [--arch arm64]
+#
+# --arch arm64 also installs what the arm64 cross build and its tests need:
+# Debian's cross toolchain, the arm64 multiarch libraries (dpkg's arm64
+# architecture is added for them), and qemu-user-static to run the arm64
+# binaries (called explicitly, no binfmt_misc needed).
 set -euo pipefail
+
+arch=
+case "${1:-}" in
+'') ;;
+--arch)
+    [ "${2:-}" = arm64 ] || { echo "install-deps: --arch: only arm64" >&2; exit 2; }
+    arch=arm64 ;;
+*) echo "usage: scripts/install-deps.sh [--arch arm64]" >&2; exit 2 ;;
+esac
 
 PKGS=(
     build-essential pkg-config ninja-build ccache clang libclang-rt-14-dev
@@ -13,6 +29,16 @@ PKGS=(
     kmod cpio   # the Linux guest's initramfs (tests/linux-guest/make-image.sh)
 )
 BACKPORTS_PKGS=(meson python3-pycotap)
+# the arm64 build: QEMU's libraries (as the native build's above) and ours
+ARM64_PKGS=(
+    crossbuild-essential-arm64 qemu-user-static
+    libglib2.0-dev:arm64 libjson-glib-dev:arm64 liburing-dev:arm64
+    libaio-dev:arm64 libpixman-1-dev:arm64 zlib1g-dev:arm64 libfdt-dev:arm64
+    libattr1-dev:arm64 libcap-ng-dev:arm64
+)
+if [ "$arch" = arm64 ]; then
+    PKGS+=("${ARM64_PKGS[@]}")
+fi
 
 missing=()
 for p in "${PKGS[@]}" "${BACKPORTS_PKGS[@]}"; do
@@ -28,6 +54,9 @@ if [ ${#missing[@]} -eq 0 ] && [ $meson_ok -eq 1 ]; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
+if [ "$arch" = arm64 ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    dpkg --add-architecture arm64
+fi
 bp=/etc/apt/sources.list.d/sel4-qemu-uring-backports.list
 if [ ! -f "$bp" ]; then
     mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list \

@@ -50,6 +50,10 @@ typedef struct rpcmsg_buffer {
 /*
  * A marker is read and CASed as one 64-bit word; pos is the low word on
  * the little-endian machines this runs on.  Positions are free running.
+ * A side publishes with a release before its head moves and reads the
+ * other side's head with acquire: on a weakly ordered CPU (arm64) that is
+ * what makes ring entries and bodies visible in time (lib/vso_rpc.c,
+ * "Memory ordering", lists the pairs).
  */
 typedef union rpcmsg_marker {
     uint64_t raw;

@@ -22,6 +22,10 @@
  * deployed one-entry-at-a-time algorithm sees the same states, because a
  * batch of n advances tail.pos by n but tail.count by one, and the commit
  * publishes head.pos = tail.pos when the counts meet.
+ *
+ * Ordering: every commit is a release (the entries and bodies written or
+ * read before it are done), every claim an acquire of the other side's
+ * head; a peer must do the same (lib/vso_rpc.c, "Memory ordering").
  */
 #ifndef SEL4_VSO_RPC_H
 #define SEL4_VSO_RPC_H

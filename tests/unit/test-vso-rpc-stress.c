@@ -2,7 +2,8 @@
  * Multi-threaded stress of the vso_rpc queues: STRESS_MESSAGES messages
  * (default 10 million) per test, each carrying a sequence number and a
  * checksum, across 1:1 and 2:2 producers/consumers, batched against the
- * reference one-at-a-time peer, and request/reply with 32 in flight.
+ * reference one-at-a-time peer, request/reply with 32 in flight, and
+ * requests, replies and events all at once (duplex).
  *
  * Copyright (c) 2026 The sel4-qemu-uring authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -224,14 +225,38 @@ static void test_2p2c_batched(void)
 
 typedef struct RpcStress {
     rpcmsg_iobuf_t *io;
+    bool events;                /* the device also sends an event each */
     uint64_t done;              /* atomic: driver finished */
 } RpcStress;
+
+/* The event the device sends for the request whose mr1 is @seq. */
+static rpcmsg_t duplex_event(uint64_t seq)
+{
+    return (rpcmsg_t){ 0xe5, seq, mix(seq ^ 0xe5), ~seq };
+}
+
+/* Device side: send @n events, waiting for room (the driver drains). */
+static void device_send_events(VsoRpc *dev, const rpcmsg_t *evs, int n)
+{
+    int off = 0;
+
+    while (off < n) {
+        int k = vso_rpc_send_events(dev, evs + off, n - off);
+
+        g_assert_cmpint(k, >=, 0);
+        off += k;
+        if (k == 0) {
+            sched_yield();
+        }
+    }
+}
 
 static void *device_main(void *opaque)
 {
     RpcStress *st = opaque;
     VsoRequest reqs[RPCMSG_BUFFER_SIZE];
     VsoReply rep[RPCMSG_BUFFER_SIZE];
+    rpcmsg_t evs[RPCMSG_BUFFER_SIZE];
     VsoRpc dev;
 
     g_assert_cmpint(vso_rpc_init(&dev, st->io, sizeof(*st->io),
@@ -246,6 +271,10 @@ static void *device_main(void *opaque)
         }
         for (int i = 0; i < n; i++) {
             rep[i] = (VsoReply){ reqs[i].id, mix(reqs[i].msg.mr1) };
+            evs[i] = duplex_event(reqs[i].msg.mr1);
+        }
+        if (st->events) {
+            device_send_events(&dev, evs, n);
         }
         while (off < n) {
             int k = vso_rpc_reply(&dev, rep + off, n - off);
@@ -258,21 +287,38 @@ static void *device_main(void *opaque)
     return NULL;
 }
 
-static void test_request_reply(void)
+/* Driver side: receive events, each the next in request order. */
+static uint64_t driver_recv_events(VsoRpc *drv, uint64_t next)
 {
-    RpcStress st = { .io = g_malloc0(sizeof(rpcmsg_iobuf_t)) };
+    rpcmsg_t evs[RPCMSG_BUFFER_SIZE];
+    int n = vso_rpc_recv_events(drv, evs, RPCMSG_BUFFER_SIZE);
+
+    g_assert_cmpint(n, >=, 0);
+    for (int i = 0; i < n; i++, next++) {
+        rpcmsg_t want = duplex_event(next);
+
+        g_assert_cmpmem(&evs[i], sizeof(evs[i]), &want, sizeof(want));
+    }
+    return next;
+}
+
+static void run_request_reply(bool events)
+{
+    RpcStress st = { .io = g_malloc0(sizeof(rpcmsg_iobuf_t)),
+                     .events = events };
     rpcmsg_t msgs[RPCMSG_BUFFER_SIZE];
     uint16_t ids[RPCMSG_BUFFER_SIZE];
     uint64_t expect[RPCMSG_BUFFER_SIZE];
     VsoRequest rep[RPCMSG_BUFFER_SIZE];
-    uint64_t sent = 0, received = 0, rs = 42;
+    uint64_t sent = 0, received = 0, events_in = 0, rs = 42;
     pthread_t dev;
     VsoRpc drv;
 
     g_assert_cmpint(vso_rpc_init(&drv, st.io, sizeof(*st.io), VSO_RPC_DRIVER,
                                  RPC_QUEUE_DRVRPC_REQ), ==, 0);
     pthread_create(&dev, NULL, device_main, &st);
-    while (received < total_messages) {
+    while (received < total_messages ||
+           (events && events_in < total_messages)) {
         unsigned want = rnd_batch(&rs);
         int n;
 
@@ -296,6 +342,12 @@ static void test_request_reply(void)
             g_assert_cmphex(rep[i].msg.mr2, ==, mix(rep[i].msg.mr1));
         }
         received += n;
+        if (events) {
+            uint64_t before = events_in;
+
+            events_in = driver_recv_events(&drv, events_in);
+            n += events_in - before;
+        }
         if (n == 0) {
             sched_yield();
         }
@@ -307,6 +359,23 @@ static void test_request_reply(void)
     g_test_message("%" G_GUINT64_FORMAT " requests in %" G_GUINT64_FORMAT
                    " batches", drv.req.stats.messages, drv.req.stats.batches);
     g_free(st.io);
+}
+
+static void test_request_reply(void)
+{
+    run_request_reply(false);
+}
+
+/*
+ * All three queues at once, as QEMU and the VMM use them: the device
+ * thread answers every request and sends an event carrying its payload,
+ * the driver thread checks replies and events.  Bodies cross threads both
+ * ways through every queue, so each acquire/release pair of lib/vso_rpc.c
+ * ("Memory ordering") is in use at the same time.
+ */
+static void test_duplex(void)
+{
+    run_request_reply(true);
 }
 
 int main(int argc, char **argv)
@@ -326,5 +395,6 @@ int main(int argc, char **argv)
     g_test_add_func("/stress/events-2p2c-mixed", test_2p2c_mixed);
     g_test_add_func("/stress/events-2p2c-batched", test_2p2c_batched);
     g_test_add_func("/stress/request-reply", test_request_reply);
+    g_test_add_func("/stress/duplex", test_duplex);
     return g_test_run();
 }
