@@ -21,8 +21,9 @@
  * in another order than it issued them, and may let a load be satisfied
  * after a later store.  On x86 (TSO) every pair below compiles to plain
  * moves and a locked cmpxchg, so only the arm64 build shows that the
- * orderings are in the code: there the acquire loads are ldar, the release
- * fence is dmb ish and the ACQ_REL CAS an ldaxr/stlxr loop (or casal).
+ * orderings are in the code: there the acquire loads are ldar, the
+ * acquire fence is dmb ishld, the release fence dmb ish, and the ACQ_REL
+ * CAS GCC's __aarch64_cas8_acq_rel (casal, or an ldaxr/stlxr loop).
  * The protocol is correct because of these acquire/release pairs:
  *
  *  1. Entries and bodies are published (producer -> consumer).  The

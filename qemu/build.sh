@@ -13,6 +13,11 @@
 #   SEL4_QEMU_CONFIGURE_EXTRA  extra configure flags (e.g. --enable-debug)
 #   SEL4_QEMU_TARGETS    ninja targets (default: qemu-system-aarch64 qemu-img qemu-io)
 #   SEL4_QEMU_JOBS       ninja -j (default: ninja's own)
+#   SEL4_QEMU_SRC_PREPARED=1  build/qemu-src (under SEL4_BUILD_ROOT) is a
+#                        tree prepared elsewhere, e.g. the patch series
+#                        applied (scripts/make-patches.py): no fetch, overlay
+#                        or hooks; configure and build it as it is, with
+#                        the device set's symbols that its Kconfig declares
 #   SEL4_QEMU_CROSS=arm64  cross-build for arm64 hosts with Debian's
 #                        aarch64-linux-gnu- toolchain and arm64 multiarch
 #                        libraries (scripts/install-deps.sh --arch arm64);
@@ -29,9 +34,14 @@ mkdir -p "$BUILD_ROOT"
 # one build at a time per build dir
 exec 9>"$BUILD_ROOT/.qemu-build.lock"
 flock 9
-"$QEMU_DIR/fetch.sh"
+PREPARED=${SEL4_QEMU_SRC_PREPARED:-}
+if [ -n "$PREPARED" ]; then
+    [ -f "$SRC_DIR/configure" ] || die "SEL4_QEMU_SRC_PREPARED: no $SRC_DIR/configure"
+else
+    "$QEMU_DIR/fetch.sh"
+fi
 load_selected || die "fetch.sh left no $SELECTED_ENV"
-[ -f "$SRC_DIR/.sel4-unpacked" ] || die "$SRC_DIR is not unpacked"
+[ -n "$PREPARED" ] || [ -f "$SRC_DIR/.sel4-unpacked" ] || die "$SRC_DIR is not unpacked"
 
 DEVICES_NAME=sel4
 DEVICES_DEST=configs/devices/aarch64-softmmu/$DEVICES_NAME.mak
@@ -157,19 +167,9 @@ apply_hooks() {
 
 # --- overlay ---------------------------------------------------------------------
 overlay() {
-    local entry src rel new old
+    local rel new old
     new=$(mktemp)
-    while IFS= read -r entry; do
-        entry=${entry%%#*}; entry=$(printf '%s' "$entry" | tr -d '[:space:]')
-        [ -n "$entry" ] || continue
-        src=$REPO_ROOT/${entry%/}
-        if [ -d "$src" ]; then
-            (cd "$REPO_ROOT" && find "${entry%/}" -type f ! -name '.*' ! -name '*~') >>"$new"
-        elif [ -f "$src" ]; then
-            printf '%s\n' "${entry%/}" >>"$new"
-        fi
-    done <"$QEMU_DIR/overlay.list"
-    LC_ALL=C sort -u -o "$new" "$new"
+    overlay_files >"$new"
     # files that left the overlay
     if [ -f "$OVERLAY_MANIFEST" ]; then
         while IFS= read -r old; do
@@ -197,13 +197,21 @@ overlay() {
 # and pkg-config from $PKG_CONFIG; Debian's aarch64-linux-gnu-pkg-config
 # looks only at the arm64 multiarch .pc files.
 CROSS_PREFIX=
+CROSS_FLAGS=()
 case ${SEL4_QEMU_CROSS:-} in
     '') ;;
     arm64)
         CROSS_PREFIX=aarch64-linux-gnu-
         export PKG_CONFIG=aarch64-linux-gnu-pkg-config
         command -v "${CROSS_PREFIX}gcc" >/dev/null ||
-            die "no ${CROSS_PREFIX}gcc: run scripts/install-deps.sh --arch arm64" ;;
+            die "no ${CROSS_PREFIX}gcc: run scripts/install-deps.sh --arch arm64"
+        # Debian's libfdt-dev cannot be installed for two architectures:
+        # link the arm64 libfdt1 through a libfdt.so of our own
+        [ -f /usr/lib/aarch64-linux-gnu/libfdt.so.1 ] ||
+            die "no arm64 libfdt.so.1: run scripts/install-deps.sh --arch arm64"
+        mkdir -p "$BUILD_ROOT/cross-lib"
+        ln -sfn /usr/lib/aarch64-linux-gnu/libfdt.so.1 "$BUILD_ROOT/cross-lib/libfdt.so"
+        CROSS_FLAGS=(--extra-ldflags="-L$BUILD_ROOT/cross-lib") ;;
     *) die "SEL4_QEMU_CROSS=$SEL4_QEMU_CROSS: only arm64 is supported" ;;
 esac
 
@@ -258,9 +266,28 @@ ccache_counts() { # prints "hits misses"
 
 # --- main --------------------------------------------------------------------------
 t_prep=$(now)
-overlay
-apply_hooks
-install_if_changed "$QEMU_DIR/devices-sel4.mak" "$SRC_DIR/$DEVICES_DEST"
+# the device set; in a prepared tree only the symbols its Kconfig declares
+# (a step of the patch series may not have our machine yet)
+devices_mak() {
+    local declared
+    if [ -z "$PREPARED" ]; then
+        cat "$QEMU_DIR/devices-sel4.mak"
+        return
+    fi
+    declared=$(cd "$SRC_DIR" && find . -name 'Kconfig*' -type f -print0 |
+               xargs -0 sed -n 's/^config \([A-Z0-9_]*\).*/\1/p' | sort -u)
+    awk -v declared="$declared" '
+        BEGIN { n = split(declared, d, "\n"); for (i = 1; i <= n; i++) ok[d[i]] = 1 }
+        /^CONFIG_[A-Z0-9_]*=/ { s = $0; sub(/^CONFIG_/, "", s); sub(/=.*/, "", s)
+                                 if (!(s in ok)) next }
+        { print }' "$QEMU_DIR/devices-sel4.mak"
+}
+if [ -z "$PREPARED" ]; then
+    overlay
+    apply_hooks
+fi
+devices_mak >"$BUILD_ROOT/.devices-sel4.mak"
+install_if_changed "$BUILD_ROOT/.devices-sel4.mak" "$SRC_DIR/$DEVICES_DEST"
 edk2_stubs
 setup_ccache
 log "prepared source tree in $(elapsed "$t_prep")"
@@ -278,6 +305,7 @@ CONFIGURE_FLAGS=(
     --disable-spice --disable-curl --disable-libusb --disable-usb-redir
     "${CC_ARGS[@]}"
     ${CROSS_PREFIX:+--cross-prefix=$CROSS_PREFIX}
+    "${CROSS_FLAGS[@]}"
     ${SEL4_QEMU_CONFIGURE_EXTRA:-}
 )
 
@@ -285,7 +313,7 @@ config_hash=$({
     echo "configure-v1"
     echo "source $SEL_SHA256"
     printf '%s\n' "${CONFIGURE_FLAGS[@]}"
-    cat "$QEMU_DIR/devices-sel4.mak"
+    cat "$BUILD_ROOT/.devices-sel4.mak"
     hooks_hash
     cat "$TOOLS_DIR/cc" "$TOOLS_DIR/c++" 2>/dev/null || true
 } | sha256sum | cut -d' ' -f1)

@@ -149,3 +149,21 @@ private_apt_update() {
     fi
     rm -f "$upd_log"
 }
+
+# The files qemu/overlay.list names (a directory: every file under it but
+# dot files and editor backups; missing paths are skipped), relative to the
+# repo root, sorted.  build.sh copies them into the source tree, and the
+# patch series (scripts/make-patches.py) adds each of them in one patch.
+overlay_files() {
+    local entry src
+    while IFS= read -r entry; do
+        entry=${entry%%#*}; entry=$(printf '%s' "$entry" | tr -d '[:space:]')
+        [ -n "$entry" ] || continue
+        src=$REPO_ROOT/${entry%/}
+        if [ -d "$src" ]; then
+            (cd "$REPO_ROOT" && find "${entry%/}" -type f ! -name '.*' ! -name '*~')
+        elif [ -f "$src" ]; then
+            printf '%s\n' "${entry%/}"
+        fi
+    done <"$QEMU_DIR/overlay.list" | LC_ALL=C sort -u
+}

@@ -33,8 +33,12 @@ BACKPORTS_PKGS=(meson python3-pycotap)
 ARM64_PKGS=(
     crossbuild-essential-arm64 qemu-user-static
     libglib2.0-dev:arm64 libjson-glib-dev:arm64 liburing-dev:arm64
-    libaio-dev:arm64 libpixman-1-dev:arm64 zlib1g-dev:arm64 libfdt-dev:arm64
+    libaio-dev:arm64 libpixman-1-dev:arm64 zlib1g-dev:arm64
     libattr1-dev:arm64 libcap-ng-dev:arm64
+    # libfdt-dev is not multi-arch (its amd64 copy would be removed): the
+    # arm64 library only; qemu/build.sh links it through a libfdt.so of its
+    # own, with the (arch-independent) headers of the amd64 libfdt-dev
+    libfdt1:arm64
 )
 if [ "$arch" = arm64 ]; then
     PKGS+=("${ARM64_PKGS[@]}")

@@ -18,6 +18,9 @@
 #
 # Runs in the QEMU source tree. Every edit is idempotent and checks that its
 # anchor line exists, so a QEMU update that moves things fails loudly here.
+# Each part wires its files only when they are in the tree, so that the
+# patch series (./run patches) brings every wiring edit in the patch that
+# adds the files it wires, and every step of the series builds.
 set -euo pipefail
 
 fail() { echo "10-sel4-wiring.sh: $*" >&2; exit 1; }
@@ -39,11 +42,14 @@ append() { # file marker text
     grep -qF -- "$2" "$1" || printf '%s\n' "$3" >>"$1"
 }
 
+# 1-4: the accelerator (accel/sel4/).
+if [ -f accel/sel4/meson.build ]; then
 # 1. The accelerator's directory (inside `if have_system`).
 insert_after accel/meson.build "  subdir('xen')" "subdir('sel4')" "  subdir('sel4')"
 
 # 2. Kconfig symbol for the accelerator.
-append accel/Kconfig "config SEL4" $'\nconfig SEL4\n    bool'
+# (the accelerator routes MSIs through sel4_intc: built with it)
+append accel/Kconfig "config SEL4" $'\nconfig SEL4\n    bool\n    select SEL4_INTC'
 
 # 3. Host accelerator list: CONFIG_SEL4 on Linux hosts ...
 insert_after meson.build "accelerators = []" "accelerators += 'CONFIG_SEL4'" \
@@ -56,19 +62,26 @@ insert_after meson.build "accelerator_targets += { 'CONFIG_XEN': xen_targets }" 
 
 # 4. Trace events of accel/sel4 (trace_sel4_*; -trace 'sel4_*').
 insert_after meson.build "    'accel/kvm'," "'accel/sel4'," "    'accel/sel4',"
+fi
 
 # 5. The machine and the interrupt controller.
+if [ -f hw/arm/virt-sel4.c ]; then
 append hw/arm/Kconfig "config SEL4_VIRT" $'\nconfig SEL4_VIRT\n    bool\n    default y\n    depends on SEL4\n    select SEL4_INTC\n    select PCI_EXPRESS\n    select PCI_EXPRESS_GENERIC_BRIDGE\n    select VIRTIO_PCI'
 # 10.2 builds target-independent arm boards from arm_common_ss, 10.0 from arm_ss
 arm_set=arm_ss
 grep -q '^arm_common_ss = ' hw/arm/meson.build && arm_set=arm_common_ss
 append hw/arm/meson.build "virt-sel4.c" \
     "$arm_set.add(when: 'CONFIG_SEL4_VIRT', if_true: files('virt-sel4.c'))"
+fi
+if [ -f hw/intc/sel4_intc.c ]; then
 append hw/intc/Kconfig "config SEL4_INTC" $'\nconfig SEL4_INTC\n    bool'
 append hw/intc/meson.build "sel4_intc.c" \
     "system_ss.add(when: 'CONFIG_SEL4_INTC', if_true: files('sel4_intc.c'))"
+fi
 
 # 6. The guest-side VMM stand-in (hw/sel4/: sel4-vmm-proxy on `virt`).
+if [ -f hw/sel4/meson.build ]; then
 insert_after hw/meson.build "subdir('misc')" "subdir('sel4')" "subdir('sel4')"
 insert_after meson.build "    'hw/misc'," "'hw/sel4'," "    'hw/sel4',"
 append hw/arm/Kconfig "config SEL4_VMM_PROXY" $'\nconfig SEL4_VMM_PROXY\n    bool\n    default y\n    depends on SEL4 && ARM_VIRT'
+fi

@@ -8,7 +8,11 @@
 #     attaches, so with another accelerator QEMU says the command is not
 #     available.
 # Same anchors in 10.2 and 10.0.  Idempotent; a missing anchor fails.
+# Applies once the counters are in the tree (accel/sel4/sel4-stats.c), so
+# that the patch series brings it with them.
 set -euo pipefail
+
+[ -f accel/sel4/sel4-stats.c ] || exit 0
 
 fail() { echo "20-sel4-monitor.sh: $*" >&2; exit 1; }
 

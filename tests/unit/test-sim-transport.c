@@ -308,6 +308,12 @@ typedef struct BadCase {
     const char *name;
     void (*mutate)(Setup *s);
     const char *expect;         /* substring of the error message */
+    /*
+     * Under qemu-user (meson test sets MESON_EXE_WRAPPER): its recvmsg()
+     * gives the kernel a control buffer twice ours and copies back only
+     * what fits, without MSG_CTRUNC, so the count is what we see.
+     */
+    const char *expect_emulated;
 } BadCase;
 
 static const BadCase bad_cases[] = {
@@ -321,7 +327,8 @@ static const BadCase bad_cases[] = {
     { "flags", bad_flags, "flags 0x1, no flags are defined" },
     { "3-fds", bad_3fds, "3 fds attached, expected 4" },
     { "5-fds", bad_5fds, "5 fds attached, expected 4" },
-    { "20-fds", bad_20fds, "control data truncated" },
+    { "20-fds", bad_20fds, "control data truncated",
+      "16 fds attached, expected 4" },
     { "no-fds", bad_nofds, "0 fds attached, expected 4" },
     { "memfd-smaller-than-declared", bad_memfd_small,
       "fd 1 (RAM memfd) is 0x100000 bytes, smaller than ram_region_size "
@@ -392,7 +399,9 @@ static void test_bad_hello(gconstpointer data)
     g_test_message("%s -> %s", c->name, err ? err->message : "accepted");
     g_assert_cmpint(conn, ==, -1);
     g_assert_error(err, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_PROTOCOL);
-    g_assert_nonnull(strstr(err->message, c->expect));
+    g_assert_nonnull(strstr(err->message,
+                            c->expect_emulated && g_getenv("MESON_EXE_WRAPPER") ?
+                            c->expect_emulated : c->expect));
     for (unsigned i = 0; i < SIM_FD_COUNT; i++) {
         g_assert_cmpint(fds[i], ==, -1);
     }
