@@ -309,11 +309,12 @@ typedef struct BadCase {
     void (*mutate)(Setup *s);
     const char *expect;         /* substring of the error message */
     /*
-     * Under qemu-user (meson test sets MESON_EXE_WRAPPER): its recvmsg()
-     * gives the kernel a control buffer twice ours and copies back only
-     * what fits, without MSG_CTRUNC, so the count is what we see.
+     * Not under qemu-user (meson test sets MESON_EXE_WRAPPER in a cross
+     * build): its recvmsg() gives the kernel a control buffer twice ours,
+     * copies back what fits without MSG_CTRUNC and leaves the other
+     * descriptors open, so the case would test the emulator.
      */
-    const char *expect_emulated;
+    bool native_only;
 } BadCase;
 
 static const BadCase bad_cases[] = {
@@ -327,8 +328,7 @@ static const BadCase bad_cases[] = {
     { "flags", bad_flags, "flags 0x1, no flags are defined" },
     { "3-fds", bad_3fds, "3 fds attached, expected 4" },
     { "5-fds", bad_5fds, "5 fds attached, expected 4" },
-    { "20-fds", bad_20fds, "control data truncated",
-      "16 fds attached, expected 4" },
+    { "20-fds", bad_20fds, "control data truncated", true },
     { "no-fds", bad_nofds, "0 fds attached, expected 4" },
     { "memfd-smaller-than-declared", bad_memfd_small,
       "fd 1 (RAM memfd) is 0x100000 bytes, smaller than ram_region_size "
@@ -381,6 +381,11 @@ static void test_bad_hello(gconstpointer data)
     int fds[SIM_FD_COUNT];
     int conn;
 
+    if (c->native_only && g_getenv("MESON_EXE_WRAPPER")) {
+        g_test_skip("qemu-user passes at most our control buffer's "
+                    "descriptors, without MSG_CTRUNC, and leaks the rest");
+        return;
+    }
     tmp_sock_init(&t);
     setup_good(&s);
     c->mutate(&s);
@@ -399,9 +404,7 @@ static void test_bad_hello(gconstpointer data)
     g_test_message("%s -> %s", c->name, err ? err->message : "accepted");
     g_assert_cmpint(conn, ==, -1);
     g_assert_error(err, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_PROTOCOL);
-    g_assert_nonnull(strstr(err->message,
-                            c->expect_emulated && g_getenv("MESON_EXE_WRAPPER") ?
-                            c->expect_emulated : c->expect));
+    g_assert_nonnull(strstr(err->message, c->expect));
     for (unsigned i = 0; i < SIM_FD_COUNT; i++) {
         g_assert_cmpint(fds[i], ==, -1);
     }
