@@ -10,8 +10,10 @@ qemu/series.list says.
            configure and build the result as qemu/build.sh does
   --check  the same, building after every patch (each step must build)
 
-Always runs QEMU's scripts/checkpatch.pl on every patch: an error fails;
-the warnings are listed in the cover letter. Work trees are in
+Always runs QEMU's scripts/checkpatch.pl on every patch: an error fails,
+the warnings are listed in the cover letter, and so are the findings that
+tests/checkpatch/false-positives.txt excuses (with its reasons). Work
+trees are in
 build/patches-work/ (the series' git repo) and build/patches-build/ (the
 clean copy that is built; its build dir is kept, so later runs are
 incremental).
