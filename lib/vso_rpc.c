@@ -181,6 +181,77 @@ static bool backoff(unsigned *waited)
     return true;
 }
 
+static const char *bound_name(bool producer)
+{
+    return producer ? "prod" : "cons";
+}
+
+static const char *bound_owner(const VsoQueue *vq, bool producer)
+{
+    const char *o = producer ? vq->owner_prod : vq->owner_cons;
+
+    return o ? o : producer ? "producer side" : "consumer side";
+}
+
+/* |d| of a signed marker difference, INT32_MIN included */
+static uint32_t magnitude(int32_t d)
+{
+    return d < 0 ? -(uint32_t)d : (uint32_t)d;
+}
+
+/*
+ * Our tail and head, and the other side's head, are impossible together:
+ * say which markers disagree, whose they are and by how much (signed).
+ */
+static void queue_break_markers(VsoQueue *vq, bool producer,
+                                rpcmsg_marker_t tail, rpcmsg_marker_t head,
+                                rpcmsg_marker_t other)
+{
+    const char *me = bound_name(producer);
+    int32_t ahead = tail.pos - head.pos;
+    /* how far the producer's marker is past the consumer's */
+    int32_t gap = producer ? (int32_t)(tail.pos - other.pos)
+                           : (int32_t)(other.pos - tail.pos);
+
+    if ((uint32_t)ahead > RPCMSG_BUFFER_SIZE) {
+        queue_break(vq, "%s: %s.tail %u is %u %s %s.head %u (both the %s's): "
+                    "outside 0..%u", vq->name, me, tail.pos, magnitude(ahead),
+                    ahead < 0 ? "behind" : "ahead of", me, head.pos,
+                    bound_owner(vq, producer), RPCMSG_BUFFER_SIZE);
+    } else if (gap < 0) {
+        queue_break(vq, "%s: cons.%s %u (the %s's) is %u past prod.%s %u "
+                    "(the %s's): entries taken that were never produced",
+                    vq->name, producer ? "head" : "tail",
+                    producer ? other.pos : tail.pos,
+                    bound_owner(vq, false), magnitude(gap),
+                    producer ? "tail" : "head",
+                    producer ? tail.pos : other.pos, bound_owner(vq, true));
+    } else {
+        queue_break(vq, "%s: prod.%s %u (the %s's) is %d past cons.%s %u "
+                    "(the %s's): more than the %u entries a queue holds",
+                    vq->name, producer ? "tail" : "head",
+                    producer ? tail.pos : other.pos, bound_owner(vq, true),
+                    gap, producer ? "head" : "tail",
+                    producer ? other.pos : tail.pos, bound_owner(vq, false),
+                    RPCMSG_BUFFER_SIZE);
+    }
+}
+
+/* A bounded wait for our own side's commit gave up: say on what. */
+static void queue_stall(VsoQueue *vq, bool producer, rpcmsg_marker_t tail,
+                        rpcmsg_marker_t head)
+{
+    const char *me = bound_name(producer);
+
+    vq->stats.stalls++;
+    snprintf(vq->stall_reason, sizeof(vq->stall_reason),
+             "%s: %s.tail %u runs %u ahead of %s.head %u (the %s's) and no "
+             "commit came%s", vq->name, me, tail.pos, tail.pos - head.pos,
+             me, head.pos, bound_owner(vq, producer),
+             vq->exclusive ? "; no claim of ours is open: rewritten by "
+                             "another writer" : "");
+}
+
 static inline rpcmsg_queue_bound_t *own_bound(VsoQueue *vq, bool producer)
 {
     return producer ? &vq->q->prod : &vq->q->cons;
@@ -206,6 +277,10 @@ static int queue_claim(VsoQueue *vq, bool producer, unsigned max,
     for (;; tries++) {
         if (tries > VSO_CAS_TRIES) {
             vq->stats.stalls++;
+            snprintf(vq->stall_reason, sizeof(vq->stall_reason),
+                     "%s: %s.tail changed under %u CAS attempts (owned by "
+                     "the %s)", vq->name, bound_name(producer), tries,
+                     bound_owner(vq, producer));
             return -EAGAIN;
         }
         ot = marker_load(&self->tail);
@@ -223,15 +298,13 @@ static int queue_claim(VsoQueue *vq, bool producer, unsigned max,
             if (marker_load(&self->tail).raw != ot.raw) {
                 continue;
             }
-            queue_break(vq, "%s: %s tail %u, head %u, %u entries pending",
-                        vq->name, producer ? "producer" : "consumer",
-                        ot.pos, head.pos, pending);
+            queue_break_markers(vq, producer, ot, head, marker_load(other));
             return -EPIPE;
         }
         if (ahead > RPCMSG_HTD_MAX) {
             /* An actor of our side is mid-commit: wait for it, bounded. */
             if (!backoff(&waited)) {
-                vq->stats.stalls++;
+                queue_stall(vq, producer, ot, head);
                 return -EAGAIN;
             }
             continue;
@@ -284,8 +357,9 @@ static int queue_commit(VsoQueue *vq, bool producer, unsigned n)
             return 0;
         }
     }
-    queue_break(vq, "%s: commit never succeeded, head rewritten under us",
-                vq->name);
+    queue_break(vq, "%s: %s.head (the %s's) changed under %u commit "
+                "attempts: rewritten by another writer", vq->name,
+                bound_name(producer), bound_owner(vq, producer), tries);
     return -EPIPE;
 }
 
@@ -316,6 +390,14 @@ typedef void QueuePutFn(VsoQueue *vq, uint32_t pos, unsigned k,
                         const void *in);
 typedef void QueueTakeFn(VsoQueue *vq, uint16_t id, unsigned k, void *out);
 
+static inline void queue_fault(VsoQueue *vq, VsoFaultPoint point,
+                               unsigned n)
+{
+    if (vq->fault) {
+        vq->fault(vq, point, n, vq->fault_opaque);
+    }
+}
+
 static int queue_put(VsoQueue *vq, unsigned n, QueuePutFn *put,
                      const void *in)
 {
@@ -330,8 +412,14 @@ static int queue_put(VsoQueue *vq, unsigned n, QueuePutFn *put,
     for (i = 0; i < got; i++) {
         put(vq, first + i, i, in);
     }
+    queue_fault(vq, VSO_FAULT_CLAIMED, got);
     ret = queue_commit(vq, true, got);
-    return ret < 0 ? ret : got;
+    if (ret < 0) {
+        return ret;
+    }
+    vq->end_pos = first + got;
+    queue_fault(vq, VSO_FAULT_COMMITTED, got);
+    return got;
 }
 
 static int queue_take(VsoQueue *vq, unsigned max, QueueTakeFn *take,
@@ -351,15 +439,18 @@ static int queue_take(VsoQueue *vq, unsigned max, QueueTakeFn *take,
         for (i = 0; i < got; i++) {
             id = ring_load(vq->q, first + i);
             if (id >= RPCMSG_BUFFER_SIZE) {
-                vq->stats.errors++;
+                vq->stats.bad_ids++;
                 continue;
             }
             take(vq, id, valid++, out);
         }
+        queue_fault(vq, VSO_FAULT_CLAIMED, got);
         ret = queue_commit(vq, false, got);
         if (ret < 0) {
             return ret;
         }
+        vq->end_pos = first + got;
+        queue_fault(vq, VSO_FAULT_COMMITTED, got);
     }
     return valid;
 }
@@ -415,16 +506,18 @@ int vso_queue_recv_events(VsoQueue *vq, rpcmsg_t *msgs, unsigned max)
 
 int vso_queue_pending(VsoQueue *vq)
 {
+    rpcmsg_marker_t ph, ct;
     uint32_t pending;
 
     if (vq->broken) {
         return -EPIPE;
     }
-    pending = marker_load(&vq->q->prod.head).pos -
-              marker_load(&vq->q->cons.tail).pos;
+    ph = marker_load(&vq->q->prod.head);
+    ct = marker_load(&vq->q->cons.tail);
+    pending = ph.pos - ct.pos;
     if (pending > RPCMSG_BUFFER_SIZE) {
-        queue_break(vq, "%s: %u entries pending, capacity %u",
-                    vq->name, pending, RPCMSG_BUFFER_SIZE);
+        /* as the consumer sees it: its tail against the producer's head */
+        queue_break_markers(vq, false, ct, ct, ph);
         return -EPIPE;
     }
     return pending;
@@ -441,17 +534,21 @@ int vso_queue_recover(VsoQueue *vq, bool producer)
         return -EPIPE;
     }
     if (lost > RPCMSG_BUFFER_SIZE) {
-        queue_break(vq, "%s: %s tail %u runs %u ahead of its head",
-                    vq->name, producer ? "producer" : "consumer", t.pos, lost);
+        queue_break(vq, "%s: %s.tail %u is %u %s %s.head %u (the %s's): "
+                    "outside 0..%u", vq->name, bound_name(producer), t.pos,
+                    magnitude(lost), (int32_t)lost < 0 ? "behind"
+                    : "ahead of", bound_name(producer), h.pos,
+                    bound_owner(vq, producer), RPCMSG_BUFFER_SIZE);
         return -EPIPE;
     }
     if (t.raw != h.raw) {
         __atomic_store_n(&self->tail.raw, h.raw, __ATOMIC_RELEASE);
     }
+    vq->end_pos = h.pos;
     return lost;
 }
 
-int64_t vso_queue_resync(VsoQueue *vq, bool producer)
+int vso_queue_resync(VsoQueue *vq, bool producer, int32_t *abandoned)
 {
     rpcmsg_queue_bound_t *self = own_bound(vq, producer);
     rpcmsg_marker_t *other = producer ? &vq->q->cons.head : &vq->q->prod.head;
@@ -469,9 +566,23 @@ int64_t vso_queue_resync(VsoQueue *vq, bool producer)
     to.count = h.count;
     __atomic_store_n(&self->tail.raw, to.raw, __ATOMIC_RELAXED);
     __atomic_store_n(&self->head.raw, to.raw, __ATOMIC_RELEASE);
+    vq->end_pos = to.pos;
     vq->broken = false;
     vq->broken_reason[0] = '\0';
-    return (uint32_t)(producer ? h.pos - to.pos : to.pos - h.pos);
+    /* produced and not consumed, or queued and not taken: lost now */
+    *abandoned = producer ? (int32_t)(h.pos - to.pos)
+                          : (int32_t)(to.pos - h.pos);
+    return 0;
+}
+
+int32_t vso_queue_uncommitted(VsoQueue *vq, bool producer,
+                              rpcmsg_marker_t *tail, rpcmsg_marker_t *head)
+{
+    rpcmsg_queue_bound_t *b = own_bound(vq, producer);
+
+    *tail = marker_load(&b->tail);
+    *head = marker_load(&b->head);
+    return (int32_t)(tail->pos - head->pos);
 }
 
 /* ---- decode ---- */
@@ -554,6 +665,11 @@ int vso_rpc_init(VsoRpc *rpc, void *iobuf, size_t size, VsoRpcSide side,
     /* The device side is the only consumer and producer of its bounds. */
     rpc->req.exclusive = rpc->resp.exclusive = rpc->evt.exclusive =
         side == VSO_RPC_DEVICE;
+    rpc->req.owner_prod = rpc->resp.owner_cons = rpc->evt.owner_cons = "VMM";
+    rpc->req.owner_cons = rpc->resp.owner_prod = rpc->evt.owner_prod =
+        "device side";
+    memset(rpc->answered, 0xff, sizeof(rpc->answered));
+    rpc->resp.end_pos = marker_load(&rpc->resp.q->prod.head).pos;
     return 0;
 }
 
@@ -567,9 +683,35 @@ static inline bool rpc_owns(const VsoRpc *rpc, uint16_t id)
     return rpc->owned & (UINT32_C(1) << id);
 }
 
+/*
+ * Device side: ids whose reply we published and the driver has not
+ * claimed yet (its cons.tail is before it).  A driver lends an id again
+ * only after it took the reply, so a request with one of these ids is a
+ * copy of one we answered.  Markers out of range: none (the queue code
+ * reports those).
+ */
+static uint32_t rpc_unclaimed_replies(VsoRpc *rpc)
+{
+    uint32_t tail = marker_load(&rpc->resp.q->cons.tail).pos;
+    uint32_t n = rpc->resp.end_pos - tail, ids = 0;
+    uint16_t id;
+
+    if (n > RPCMSG_BUFFER_SIZE) {
+        return 0;
+    }
+    while (n--) {
+        id = rpc->answered[(tail + n) & RPCMSG_BUFFER_MASK];
+        if (id < RPCMSG_BUFFER_SIZE) {
+            ids |= UINT32_C(1) << id;
+        }
+    }
+    return ids;
+}
+
 int vso_rpc_recv(VsoRpc *rpc, VsoRequest *reqs, unsigned max)
 {
     uint16_t ids[RPCMSG_BUFFER_SIZE];
+    uint32_t outstanding;
     int got, i, n = 0;
 
     if (max > RPCMSG_BUFFER_SIZE) {
@@ -580,12 +722,17 @@ int vso_rpc_recv(VsoRpc *rpc, VsoRequest *reqs, unsigned max)
         if (got <= 0) {
             return got;
         }
+        outstanding = rpc->owned | rpc_unclaimed_replies(rpc);
         for (i = 0; i < got; i++) {
-            if (rpc_owns(rpc, ids[i])) {
-                /* Received twice before we answered: serve it once. */
+            if (outstanding & (UINT32_C(1) << ids[i])) {
+                /*
+                 * A copy of a request we hold or answered, whose reply
+                 * the VMM has not taken: serve it once.
+                 */
                 rpc->stats.dup_id++;
                 continue;
             }
+            outstanding |= UINT32_C(1) << ids[i];
             rpc->owned |= UINT32_C(1) << ids[i];
             reqs[n].id = ids[i];
             msg_load(&reqs[n].msg, rpc_body(rpc, ids[i]));
@@ -626,6 +773,8 @@ int vso_rpc_reply(VsoRpc *rpc, const VsoReply *replies, unsigned n)
     }
     for (i = 0; i < (unsigned)sent; i++) {
         rpc->owned &= ~(UINT32_C(1) << ids[i]);
+        rpc->answered[(rpc->resp.end_pos - sent + i) & RPCMSG_BUFFER_MASK] =
+            ids[i];
     }
     /* Everything before the first unsent reply is consumed. */
     return (unsigned)sent == k ? (int)n : (int)pos[sent];

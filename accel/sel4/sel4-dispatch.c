@@ -47,27 +47,44 @@
 static void sel4_queue_resync(Sel4State *s, VsoQueue *q, bool producer,
                               int err, Sel4Error kind)
 {
-    g_autofree char *why = g_strdup(err == -EAGAIN ?
-        "its consumer tail runs ahead of its head" : q->broken_reason);
-    int64_t skipped = vso_queue_resync(q, producer);
+    g_autofree char *why = g_strdup(err == -EAGAIN ? q->stall_reason
+                                                   : q->broken_reason);
+    g_autofree char *lost = NULL;
+    int32_t abandoned = 0;
 
+    vso_queue_resync(q, producer, &abandoned);
+    lost = abandoned > 0 ?
+        g_strdup_printf("%d %s abandoned", abandoned,
+                        producer ? "entries the VMM had not taken"
+                                 : "entries the VMM queued") :
+        g_strdup_printf("nothing abandoned (our %s moved %u positions)",
+                        producer ? "producer" : "consumer",
+                        abandoned < 0 ? -(uint32_t)abandoned : 0);
     qemu_log_mask(LOG_GUEST_ERROR, "sel4: %s %s (%s); resynchronised to "
-                  "the VMM's marker, %" PRId64 " positions abandoned\n",
-                  q->name, err == -EAGAIN ? "stalled" : "broken", why,
-                  skipped);
-    sel4_error(s, kind, -err, skipped);
+                  "the VMM's marker, %s\n", q->name,
+                  err == -EAGAIN ? "stalled" : "broken", why, lost);
+    sel4_error(s, kind, -err, abandoned);
 }
 
-/* Entries vso_rpc dropped (id >= 32, already in flight), markers fixed. */
+/* Entries vso_rpc dropped (id >= 32, still outstanding), markers fixed. */
+static uint64_t sel4_req_errors(Sel4State *s)
+{
+    return s->rpc.req.stats.bad_ids + s->rpc.stats.dup_id +
+           s->rpc.req.stats.errors;
+}
+
 static void sel4_note_req_errors(Sel4State *s)
 {
-    uint64_t errors = s->rpc.req.stats.errors + s->rpc.stats.dup_id;
+    uint64_t errors = sel4_req_errors(s);
 
     if (errors != s->req_errors_logged) {
         qemu_log_mask(LOG_GUEST_ERROR, "sel4: drvrpc_req: %" PRIu64
-                      " bad entries dropped or markers repaired (a message "
-                      "id >= 32 or already in flight, rewritten counts)\n",
-                      errors - s->req_errors_logged);
+                      " bad entries dropped or markers repaired (so far: "
+                      "%" PRIu64 " ids >= 32, %" PRIu64 " copies of an id "
+                      "still outstanding, %" PRIu64 " rewritten counts)\n",
+                      errors - s->req_errors_logged,
+                      s->rpc.req.stats.bad_ids, s->rpc.stats.dup_id,
+                      s->rpc.req.stats.errors);
         sel4_error(s, SEL4_ERR_REQ_DROPPED, errors - s->req_errors_logged,
                    errors);
         s->req_errors_logged = errors;
@@ -293,7 +310,7 @@ static int sel4_recv(Sel4State *s, VsoRequest *reqs, unsigned max)
     if (n < 0) {
         sel4_queue_resync(s, &s->rpc.req, false, n, SEL4_ERR_RECV);
         /* the break itself is in the line just logged */
-        s->req_errors_logged = s->rpc.req.stats.errors + s->rpc.stats.dup_id;
+        s->req_errors_logged = sel4_req_errors(s);
         return 0;
     }
     sel4_note_req_errors(s);

@@ -126,7 +126,8 @@ static const Sel4StatDesc sel4_stat_desc[SEL4_VALUES] = {
     ERR(TOO_MANY_PCIDEV, "too-many-pcidev", "PCI devices beyond the 32 "
         "the protocol numbers (not registered)"),
     ERR(REQ_DROPPED, "req-dropped", "passes that dropped request entries "
-        "(id >= 32, already in flight) or repaired rewritten markers"),
+        "(id >= 32, a copy of an id still outstanding) or repaired "
+        "rewritten markers"),
     ERR(IDLE_DOORBELLS, "idle-doorbells", "doorbell storms: 1024 doorbells "
         "in a row (then each doubling) that found no request"),
     ERR(IOEVENTFD, "ioeventfd", "writes to a matched ioeventfd that "
@@ -136,11 +137,14 @@ static const Sel4StatDesc sel4_stat_desc[SEL4_VALUES] = {
     [SEL4_LIB_REQUESTS] = { "requests", false, "requests served (all "
                             "opcodes)" },
     [SEL4_LIB_BAD_IDS] = { "queue-bad-ids", false,
-                           "message ids we do not own, dropped" },
+                           "ring entries naming a message id >= 32, and "
+                           "replies to ids not in flight, dropped" },
     [SEL4_LIB_DUP_IDS] = { "queue-dup-ids", false,
-                           "ids received again while in flight, dropped" },
+                           "copies of a request id still outstanding "
+                           "(taken, or its reply not yet taken), dropped" },
     [SEL4_LIB_QUEUE_ERRORS] = { "queue-errors", false,
-                                "impossible queue markers (all queues)" },
+                                "impossible or rewritten queue markers "
+                                "(all queues)" },
     [SEL4_LIB_QUEUE_STALLS] = { "queue-stalls", false,
                                 "bounded waits that gave up (all queues)" },
     [SEL4_LIB_REQUESTS_PEAK] = { "requests-peak", true,
@@ -271,6 +275,7 @@ static void sel4_stats_snapshot(Sel4State *s, uint64_t *v)
     v[SEL4_LIB_QUEUE_ERRORS] = 0;
     v[SEL4_LIB_QUEUE_STALLS] = 0;
     for (i = 0; i < ARRAY_SIZE(q); i++) {
+        v[SEL4_LIB_BAD_IDS] += qatomic_read(&q[i]->stats.bad_ids);
         v[SEL4_LIB_QUEUE_ERRORS] += qatomic_read(&q[i]->stats.errors);
         v[SEL4_LIB_QUEUE_STALLS] += qatomic_read(&q[i]->stats.stalls);
     }

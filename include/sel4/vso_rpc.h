@@ -41,24 +41,46 @@ typedef struct VsoQueueStats {
     uint64_t empty;         /* dequeues that found nothing */
     uint64_t full;          /* enqueues that found no room */
     uint64_t stalls;        /* bounded waits that gave up (-EAGAIN) */
-    uint64_t errors;        /* bad entries dropped, broken markers */
+    uint64_t errors;        /* impossible markers, rewritten counts */
+    uint64_t bad_ids;       /* entries naming an id >= 32, dropped */
     uint32_t high_water;    /* most entries seen pending at once */
 } VsoQueueStats;
 
-typedef struct VsoQueue {
+typedef struct VsoQueue VsoQueue;
+
+/*
+ * Fault injection (tests): the points of a transfer where a death leaves
+ * the queue half done.  CLAIMED: our tail moved over @n entries (written
+ * or read), our head not yet; COMMITTED: the head published them.
+ */
+typedef enum VsoFaultPoint {
+    VSO_FAULT_CLAIMED,
+    VSO_FAULT_COMMITTED,
+} VsoFaultPoint;
+typedef void VsoFaultFn(VsoQueue *vq, VsoFaultPoint point, unsigned n,
+                        void *opaque);
+
+struct VsoQueue {
     rpcmsg_queue_t *q;      /* in shared memory */
     rpcmsg_buffer_t *buf;   /* message bodies of this queue */
     const char *name;
-    /*
+    /* who owns the prod and the cons markers, as messages name them */
+    const char *owner_prod;
+    const char *owner_cons;    /*
      * This handle is the only actor on its side of the queue (the device
      * side always is): a commit then publishes everything claimed even if
      * the peer rewrote our counts, and recovery at attach is safe.
      */
     bool exclusive;
     bool broken;
-    char broken_reason[96];
+    char broken_reason[192];
+    char stall_reason[192];   /* what the last -EAGAIN waited for */
+    /* the position after this handle's last transfer (or resync) */
+    uint32_t end_pos;
+    VsoFaultFn *fault;        /* NULL but in fault-injection tests */
+    void *fault_opaque;
     VsoQueueStats stats;
-} VsoQueue;
+};
 
 void vso_queue_init(VsoQueue *vq, rpcmsg_queue_t *q, rpcmsg_buffer_t *buf,
                     const char *name);
@@ -97,12 +119,22 @@ int vso_queue_recover(VsoQueue *vq, bool producer);
  * Start over after the peer broke the queue (or stalled it by rewriting
  * our markers), on the side this process is the only actor of: our tail
  * and head both move to the other side's committed head, and the broken
- * flag is cleared.  Entries between are abandoned (a consumer skips them;
- * a producer's unconsumed entries are lost).  Returns how many positions
- * were skipped (as the peer's marker says: may be anything), or -EINVAL
- * on a queue that is not exclusive.
+ * flag is cleared.  *@abandoned is signed: > 0, that many entries are
+ * abandoned (a consumer skips requests the peer queued; a producer's
+ * entries the peer had not taken are lost); <= 0, nothing is (our marker
+ * moved over -n positions that held nothing of ours).  Returns 0, or
+ * -EINVAL on a queue that is not exclusive.
  */
-int64_t vso_queue_resync(VsoQueue *vq, bool producer);
+int vso_queue_resync(VsoQueue *vq, bool producer, int32_t *abandoned);
+
+/*
+ * Entries the producer (@producer) or consumer side has claimed and not
+ * committed: its tail minus its head, signed, as the markers read now
+ * (also stored in *@tail and *@head).  A peer that claimed and died, or
+ * that never commits, shows here.
+ */
+int32_t vso_queue_uncommitted(VsoQueue *vq, bool producer,
+                              rpcmsg_marker_t *tail, rpcmsg_marker_t *head);
 
 /* ---- message decode and validation (device side) ---- */
 
@@ -138,7 +170,11 @@ typedef enum VsoRpcSide {
 
 typedef struct VsoRpcStats {
     uint64_t bad_id;        /* ids the receiver does not own */
-    uint64_t dup_id;        /* an id already in flight, received again */
+    /*
+     * An id received again while outstanding: taken and not yet answered,
+     * or answered and its reply not yet claimed by the driver.
+     */
+    uint64_t dup_id;
     uint64_t decode[VSO_RPC_ERR_COUNT];
 } VsoRpcStats;
 
@@ -153,6 +189,13 @@ typedef struct VsoRpc {
      * yet answered; on the device, ids received and not yet replied to.
      */
     uint32_t owned;
+    /*
+     * Device side: the id of the reply at each drvrpc_resp position (pos
+     * & 31; 0xffff: none), up to resp.end_pos, our own copy of what the
+     * peer can rewrite.  The replies between the driver's cons.tail and
+     * resp.end_pos are not claimed yet: their ids are still outstanding.
+     */
+    uint16_t answered[RPCMSG_BUFFER_SIZE];
     VsoRpcStats stats;
 } VsoRpc;
 
@@ -174,7 +217,11 @@ typedef struct VsoReply {
 int vso_rpc_init(VsoRpc *rpc, void *iobuf, size_t size, VsoRpcSide side,
                  unsigned req_queue);
 
-/* Device side: receive up to @max requests, each copied out. */
+/*
+ * Device side: receive up to @max requests, each copied out.  A copy of
+ * an id still outstanding (see VsoRpcStats.dup_id) is dropped and
+ * counted, whichever batch it comes in.
+ */
 int vso_rpc_recv(VsoRpc *rpc, VsoRequest *reqs, unsigned max);
 /*
  * Device side: answer requests in their own message slot (mr2 = data) and

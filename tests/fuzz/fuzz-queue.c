@@ -48,6 +48,8 @@ typedef struct State {
  */
 static void check_and_resync(VsoQueue *q, bool was, int ret, bool producer)
 {
+    int32_t abandoned;
+
     FUZZ_CHECK(!was || q->broken);
     if (q->broken) {
         /* a call with nothing to move does not look at the queue */
@@ -57,7 +59,7 @@ static void check_and_resync(VsoQueue *q, bool was, int ret, bool producer)
     if (ret >= 0) {
         return;
     }
-    FUZZ_CHECK(vso_queue_resync(q, producer) >= 0);
+    FUZZ_CHECK(vso_queue_resync(q, producer, &abandoned) == 0);
     FUZZ_CHECK(!q->broken);
     /* the consumer starts at the producer's head: nothing pending */
     FUZZ_CHECK(producer || vso_queue_pending(q) == 0);

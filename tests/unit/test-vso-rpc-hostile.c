@@ -132,6 +132,7 @@ typedef enum Counter {
     C_STALLS,
     C_DUP,
     C_BAD_ID,
+    C_BAD_ENTRY,    /* the queue's count of entries naming an id >= 32 */
 } Counter;
 
 typedef struct HostileCase {
@@ -160,9 +161,9 @@ static const HostileCase cases[] = {
     { "req cons counts", "junk", req_cons_count_junk, dev_serve,
       1, C_ERRORS, RPC_QUEUE_DRVRPC_REQ },
     { "req ring[]", "id 32", req_ring_id_32, dev_recv,
-      0, C_ERRORS, RPC_QUEUE_DRVRPC_REQ },
+      0, C_BAD_ENTRY, RPC_QUEUE_DRVRPC_REQ },
     { "req ring[]", "id 0xffff", req_ring_id_ffff, dev_recv,
-      0, C_ERRORS, RPC_QUEUE_DRVRPC_REQ },
+      0, C_BAD_ENTRY, RPC_QUEUE_DRVRPC_REQ },
     { "req ring[]", "id queued twice", req_ring_dup, dev_recv,
       1, C_DUP, RPC_QUEUE_DRVRPC_REQ },
     { "resp cons.head", "+1 (ahead of producer)", resp_cons_head_ahead,
@@ -182,11 +183,11 @@ static const HostileCase cases[] = {
     { "resp ring[] (driver)", "id never lent", resp_foreign_id, drv_collect,
       0, C_BAD_ID, RPC_QUEUE_DRVRPC_RESP },
     { "resp ring[] (driver)", "id 0xffff", resp_id_ffff, drv_collect,
-      0, C_ERRORS, RPC_QUEUE_DRVRPC_RESP },
+      0, C_BAD_ENTRY, RPC_QUEUE_DRVRPC_RESP },
     { "resp prod.head (driver)", "+64", resp_prod_head_jump, drv_collect,
       -EPIPE, C_BROKEN, RPC_QUEUE_DRVRPC_RESP },
     { "devevt ring[] (driver)", "id 40", evt_ring_id_bad, drv_recv_events,
-      0, C_ERRORS, RPC_QUEUE_DEVEVT },
+      0, C_BAD_ENTRY, RPC_QUEUE_DEVEVT },
     { "devevt prod.head (driver)", "+33", evt_prod_head_jump,
       drv_recv_events, -EPIPE, C_BROKEN, RPC_QUEUE_DEVEVT },
 };
@@ -222,6 +223,8 @@ static uint64_t counter_of(Fixture *f, const HostileCase *c)
         return q->stats.stalls;
     case C_DUP:
         return rpc->stats.dup_id;
+    case C_BAD_ENTRY:
+        return q->stats.bad_ids;
     default:
         return rpc->stats.bad_id;
     }
@@ -271,7 +274,8 @@ static void test_case(gconstpointer data)
                    ret == -EPIPE ? "EPIPE" : ret == -EAGAIN ? "EAGAIN" :
                    ret < 0 ? "error" : ret == 0 ? "dropped" : "served",
                    (const char *[]){ "errors", "broken", "errors", "stalls",
-                                     "dup_id", "bad_id" }[c->counter],
+                                     "dup_id", "bad_id",
+                                     "bad_ids" }[c->counter],
                    counter_of(&f, c));
     g_assert_cmpint(ret, ==, c->expect);
     if (c->counter == C_NONE) {
@@ -352,19 +356,30 @@ static void test_resync(gconstpointer data)
     const HostileCase *c = data;
     VsoQueue *q;
     bool producer = c->queue != RPC_QUEUE_DRVRPC_REQ;
+    g_autofree char *reason = NULL;
     Fixture f;
+    int32_t abandoned;
     int ret;
 
     fixture_start(&f);
     c->corrupt(&f);
     g_assert_cmpint(c->meet(&f), ==, c->expect);
     q = queue_of(&f, c);
-    g_assert_cmpint(vso_queue_resync(q, producer), >=, 0);
+    reason = g_strdup(c->expect == -EAGAIN ? q->stall_reason
+                                           : q->broken_reason);
+    /* the queue, the marker and whose it is; no negative shown unsigned */
+    g_assert_true(g_str_has_prefix(reason, q->name));
+    g_assert_true(strstr(reason, "prod.") || strstr(reason, "cons."));
+    g_assert_true(strstr(reason, "VMM's") || strstr(reason, "device side's"));
+    g_assert_true(g_regex_match_simple(
+        " is [0-9]{1,10} (past|ahead of|behind) |runs [0-9]{1,9} ahead",
+        reason, 0, 0));
+    g_assert_cmpint(vso_queue_resync(q, producer, &abandoned), ==, 0);
     g_assert_false(q->broken);
     g_assert_cmpstr(q->broken_reason, ==, "");
     ret = c->meet(&f);
-    g_test_message("%-26s %-24s -> after resync %d", c->field, c->value,
-                   ret);
+    g_test_message("%-26s %-24s -> after resync %d (%d abandoned; %s)",
+                   c->field, c->value, ret, abandoned, reason);
     g_assert_cmpint(ret, >=, 0);
     g_assert_false(q->broken);
     if (!producer) {
@@ -373,7 +388,72 @@ static void test_resync(gconstpointer data)
     }
     check_others_alive(&f, c);
     /* only the side's sole actor may do this */
-    g_assert_cmpint(vso_queue_resync(&f.drv.req, true), ==, -EINVAL);
+    g_assert_cmpint(vso_queue_resync(&f.drv.req, true, &abandoned), ==,
+                    -EINVAL);
+    g_free(f.io);
+}
+
+/*
+ * A copy of a request id arrives in a later batch than the first one,
+ * after QEMU answered it and before the driver took the reply: it is
+ * still outstanding, so it is dropped and counted, not served twice.
+ * Once the driver has taken the reply, the id is free to come again.
+ */
+static void test_dup_across_batches(void)
+{
+    rpcmsg_t m = { rpc_mr0_mmio(0, AS_GLOBAL, 0, 4), 0x1000, 0, 0 };
+    VsoRequest req[4];
+    VsoReply rep;
+    uint16_t id;
+    Fixture f;
+
+    fixture_start(&f);
+    /* serve the fixture's request, take its reply */
+    g_assert_cmpint(dev_serve(&f), ==, 1);
+    g_assert_cmpint(drv_collect(&f), ==, 1);
+    g_assert_cmpint(vso_rpc_call(&f.drv, &m, 1, &id), ==, 1);
+    g_assert_cmpint(vso_rpc_recv(&f.dev, req, 4), ==, 1);
+    rep = (VsoReply){ req[0].id, 7 };
+    g_assert_cmpint(vso_rpc_reply(&f.dev, &rep, 1), ==, 1);
+    /* the driver queues the same id again, its reply still untaken */
+    g_assert_true(ref_enqueue_id(REQ(&f), id));
+    g_assert_cmpint(vso_rpc_recv(&f.dev, req, 4), ==, 0);
+    g_assert_cmpuint(f.dev.stats.dup_id, ==, 1);
+    /* one reply, and the id lent again afterwards is served */
+    g_assert_cmpint(drv_collect(&f), ==, 1);
+    g_assert_cmpint(drv_collect(&f), ==, 0);
+    g_assert_cmpint(vso_rpc_call(&f.drv, &m, 1, &id), ==, 1);
+    g_assert_cmpint(vso_rpc_recv(&f.dev, req, 4), ==, 1);
+    g_assert_cmpuint(req[0].id, ==, id);
+    g_assert_cmpuint(f.dev.stats.dup_id, ==, 1);
+    g_free(f.io);
+}
+
+/* The fault hook sees each transfer claimed, then committed. */
+static void count_fault(VsoQueue *vq, VsoFaultPoint point, unsigned n,
+                        void *opaque)
+{
+    unsigned *seen = opaque;
+
+    seen[point] += n;
+    if (point == VSO_FAULT_CLAIMED) {
+        /* claimed: our tail moved, our head not yet */
+        g_assert_cmpuint(vq->q->cons.tail.pos - vq->q->cons.head.pos, ==, n);
+    }
+}
+
+static void test_fault_points(void)
+{
+    unsigned seen[2] = { 0, 0 };
+    VsoRequest req[4];
+    Fixture f;
+
+    fixture_start(&f);
+    f.dev.req.fault = count_fault;
+    f.dev.req.fault_opaque = seen;
+    g_assert_cmpint(vso_rpc_recv(&f.dev, req, 4), ==, 1);
+    g_assert_cmpuint(seen[VSO_FAULT_CLAIMED], ==, 1);
+    g_assert_cmpuint(seen[VSO_FAULT_COMMITTED], ==, 1);
     g_free(f.io);
 }
 
@@ -393,5 +473,8 @@ int main(int argc, char **argv)
         }
     }
     g_test_add_func("/vso-rpc-hostile/body-fields", test_body_fields);
+    g_test_add_func("/vso-rpc-hostile/dup-across-batches",
+                    test_dup_across_batches);
+    g_test_add_func("/vso-rpc-hostile/fault-points", test_fault_points);
     return g_test_run();
 }
