@@ -166,6 +166,21 @@ static void sel4_set_transport(Object *obj, const char *value, Error **errp)
     s->transport = g_strdup(value);
 }
 
+static char *sel4_get_fault_kill(Object *obj, Error **errp)
+{
+    return g_strdup(SEL4_ACCEL(obj)->fault_kill);
+}
+
+static void sel4_set_fault_kill(Object *obj, const char *value, Error **errp)
+{
+    Sel4State *s = SEL4_ACCEL(obj);
+
+    if (sel4_fault_check(value, errp)) {
+        g_free(s->fault_kill);
+        s->fault_kill = g_strdup(value);
+    }
+}
+
 /* String options that need no checks of their own, by field offset. */
 static void sel4_get_str(Object *obj, Visitor *v, const char *name,
                          void *opaque, Error **errp)
@@ -348,6 +363,12 @@ static void sel4_accel_class_init(ObjectClass *oc, SEL4_CLASS_DATA *data)
     sel4_add_str(oc, "x-uio-root", offsetof(Sel4State, uio_root),
         "transport=uio: look for sys/class/uio and dev under this "
         "directory instead of / (a stand-in tree for tests)");
+    object_class_property_add_str(oc, "x-fault-kill", sel4_get_fault_kill,
+                                  sel4_set_fault_kill);
+    object_class_property_set_description(oc, "x-fault-kill",
+        "tests: QUEUE.POINT[:N], SIGKILL ourselves the N-th time a "
+        "transfer on QUEUE (drvrpc_req, drvrpc_resp, devevt) is claimed "
+        "or committed (see accel/sel4/sel4-fault.c)");
     object_class_property_add_enum(oc, "loop", "Sel4Loop", &sel4_loop_lookup,
                                    sel4_get_loop, sel4_set_loop);
     object_class_property_set_description(oc, "loop",

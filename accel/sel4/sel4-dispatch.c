@@ -34,6 +34,8 @@
 #define SEL4_EVT_FULL_NS    (1000 * SCALE_MS)
 /* empty doorbells in a row before a storm is logged (then at doublings) */
 #define SEL4_IDLE_DOORBELLS 1024
+/* a VMM reservation uncommitted this long is logged, once */
+#define SEL4_RESERVED_NS    (1000 * SCALE_MS)
 
 /* ---- what a misbehaving VMM gets: a log line, a count, no stall ---- */
 
@@ -91,8 +93,45 @@ static void sel4_note_req_errors(Sel4State *s)
     }
 }
 
+/*
+ * What the VMM's producer markers on drvrpc_req show when a doorbell
+ * found no request: entries reserved (prod.tail) and not committed
+ * (prod.head) are invisible to us, so its doorbells find nothing.  Keeps
+ * since when the same reservation stands; NULL when there is none.
+ */
+static char *sel4_req_reserved(Sel4State *s, int64_t *age)
+{
+    rpcmsg_marker_t t, h;
+    int32_t n = vso_queue_uncommitted(&s->rpc.req, true, &t, &h);
+    int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    g_autoptr(GDateTime) since = NULL;
+    g_autofree char *when = NULL;
+
+    if (n <= 0 || t.raw == h.raw) {
+        s->req_reserved_since = 0;
+        return NULL;
+    }
+    if (!s->req_reserved_since || t.raw != s->req_reserved_tail) {
+        s->req_reserved_tail = t.raw;
+        s->req_reserved_since = now;
+        s->req_reserved_wall = g_get_real_time();
+        s->req_reserved_logged = false;
+    }
+    *age = now - s->req_reserved_since;
+    since = g_date_time_new_from_unix_utc(s->req_reserved_wall /
+                                          G_USEC_PER_SEC);
+    when = since ? g_date_time_format(since, "%H:%M:%S UTC") : NULL;
+    return g_strdup_printf("drvrpc_req: the VMM's producer reserved %d "
+                           "entries (prod.tail %u, count %u) and has not "
+                           "committed them (prod.head %u, count %u) for %"
+                           PRId64 " ms, since %s", n, t.pos, t.count, h.pos,
+                           h.count, *age / SCALE_MS, when ? when : "?");
+}
+
 void sel4_doorbell_done(Sel4State *s, uint64_t count, bool served)
 {
+    g_autofree char *reserved = NULL;
+    int64_t age = 0;
     uint64_t before = s->idle_doorbells;
     bool served_last = s->served_last_wake;
 
@@ -100,6 +139,14 @@ void sel4_doorbell_done(Sel4State *s, uint64_t count, bool served)
     if (served) {
         s->idle_doorbells = 0;
         return;
+    }
+    reserved = sel4_req_reserved(s, &age);
+    if (reserved && !s->req_reserved_logged && age >= SEL4_RESERVED_NS) {
+        qemu_log_mask(LOG_GUEST_ERROR, "sel4: %s; its doorbells find no "
+                      "request until it commits\n", reserved);
+        sel4_error(s, SEL4_ERR_REQ_UNCOMMITTED, s->req_reserved_tail,
+                   age / SCALE_MS);
+        s->req_reserved_logged = true;
     }
     if (served_last) {
         /* rung for requests the last wake's pass (or poll) took already */
@@ -110,8 +157,9 @@ void sel4_doorbell_done(Sel4State *s, uint64_t count, bool served)
     if (s->idle_doorbells >= SEL4_IDLE_DOORBELLS &&
         pow2floor(s->idle_doorbells) > before) {
         qemu_log_mask(LOG_GUEST_ERROR, "sel4: %" PRIu64 " doorbells in a "
-                      "row found no request (a doorbell storm?)\n",
-                      s->idle_doorbells);
+                      "row found no request (%s)\n", s->idle_doorbells,
+                      reserved ? reserved : "nothing reserved either: a "
+                      "doorbell storm");
         sel4_error(s, SEL4_ERR_IDLE_DOORBELLS, s->idle_doorbells, count);
     }
 }

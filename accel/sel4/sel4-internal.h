@@ -121,6 +121,7 @@ typedef enum Sel4Error {
     SEL4_ERR_IDLE_DOORBELLS,        /* a doorbell storm */
     SEL4_ERR_DEVEVT_STUCK,          /* the VMM takes no events */
     SEL4_ERR_IOEVENTFD,             /* an ioeventfd write failed */
+    SEL4_ERR_REQ_UNCOMMITTED,       /* the VMM reserved, never committed */
     SEL4_ERR__MAX,
 } Sel4Error;
 
@@ -192,6 +193,9 @@ typedef struct Sel4State {
     uint32_t poll_us;
     bool ioeventfd;             /* the notify fast path */
     uint32_t notify_suppress_us;    /* 0: off */
+    char *fault_kill;           /* x-fault-kill (sel4-fault.c) */
+    int fault_point;            /* VsoFaultPoint */
+    unsigned fault_left;        /* hits until the kill */
 
     /* transport (sel4-transport.c) */
     Sel4GuestLayout layout;     /* ram_fd is handed over to the machine */
@@ -233,6 +237,11 @@ typedef struct Sel4State {
     bool served_last_wake;      /* the last doorbell wake served requests */
     int64_t evt_full_since;     /* devevt full since (realtime ns), or 0 */
     bool evt_full_logged;
+    /* the VMM's drvrpc_req reservation seen uncommitted (prod.tail) */
+    uint64_t req_reserved_tail;
+    int64_t req_reserved_since; /* realtime ns, or 0: none */
+    int64_t req_reserved_wall;  /* the same moment, g_get_real_time() */
+    bool req_reserved_logged;
 
     /* poll-us (sel4-dispatch.c): look at the queue until then */
     QEMUBH *poll_bh;
@@ -355,6 +364,10 @@ void sel4_notify_init(Sel4State *s);
 bool sel4_vdev_in_main_loop(VirtIODevice *vdev);
 /* @io's ioeventfd goes away: give its queue back with notifies on (BQL). */
 void sel4_notify_release(Sel4State *s, Sel4Ioeventfd *io);
+/* sel4-fault.c: x-fault-kill=QUEUE.POINT[:N] (tests) */
+bool sel4_fault_check(const char *spec, Error **errp);
+/* After attaching: hook the named queue (nothing without the option). */
+void sel4_fault_arm(Sel4State *s);
 
 /* sel4-loop.c: picks s->loop_ops and starts it */
 bool sel4_loop_start(Sel4State *s, Error **errp);

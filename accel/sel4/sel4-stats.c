@@ -134,6 +134,8 @@ static const Sel4StatDesc sel4_stat_desc[SEL4_VALUES] = {
         "failed"),
     ERR(DEVEVT_STUCK, "devevt-stuck", "devevt full for a second: the VMM "
         "takes no events"),
+    ERR(REQ_UNCOMMITTED, "req-uncommitted", "drvrpc_req entries the VMM "
+        "reserved and left uncommitted for a second"),
     [SEL4_LIB_REQUESTS] = { "requests", false, "requests served (all "
                             "opcodes)" },
     [SEL4_LIB_BAD_IDS] = { "queue-bad-ids", false,
@@ -177,6 +179,7 @@ static const char *const sel4_error_names[SEL4_ERR__MAX] = {
     [SEL4_ERR_IDLE_DOORBELLS] = "idle_doorbells",
     [SEL4_ERR_DEVEVT_STUCK] = "devevt_stuck",
     [SEL4_ERR_IOEVENTFD] = "ioeventfd",
+    [SEL4_ERR_REQ_UNCOMMITTED] = "req_uncommitted",
 };
 
 /* ---- counting ---- */

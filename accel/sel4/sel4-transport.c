@@ -235,6 +235,7 @@ bool sel4_transport_attach(Sel4State *s, Error **errp)
     vso_queue_recover(&s->rpc.req, false);
     vso_queue_recover(&s->rpc.resp, true);
     vso_queue_recover(&s->rpc.evt, true);
+    sel4_fault_arm(s);
     s->attached = true;
     trace_sel4_attached(s->transport, s->layout.vmid, s->layout.ram_base,
                         s->layout.ram_size, s->layout.pci_mmio_base,

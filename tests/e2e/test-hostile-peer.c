@@ -355,6 +355,85 @@ static void test_unlent_id(Peer *p)
            "bad access length", "decode: bad length", false);
 }
 
+/* Replies in drvrpc_resp the VMM has not claimed yet. */
+static unsigned replies_waiting(Peer *p)
+{
+    rpcmsg_queue_t *q = RESP_Q(vmm_sim_iobuf(p->sim));
+
+    return __atomic_load_n(&q->prod.head.pos, __ATOMIC_ACQUIRE) -
+           __atomic_load_n(&q->cons.tail.pos, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * The same message id queued twice: in one go (the batching loops take
+ * both copies in one pass, the thread one at a time), or again after QEMU
+ * answered the first copy in a pass of its own, its reply not yet taken.
+ * Either way the id is outstanding when the copy arrives: one reply, the
+ * copy dropped and counted.  The VMM looks at drvrpc_resp only once QEMU
+ * has logged the drop.
+ */
+static void test_dup_id(Peer *p, bool later_batch)
+{
+    rpcmsg_iobuf_t *io = vmm_sim_iobuf(p->sim);
+    const uint16_t id = 27;
+    g_autofree char *line = NULL, *answer = NULL;
+    unsigned waiting = 0;
+    bool queued;
+    gint64 end;
+
+    log_mark(p);
+    io->buffers[RPC_IOBUF_DRVRPC].messages[id] =
+        (rpcmsg_t){ .mr0 = rpc_mr0_mmio(RD, 1, 16, 4) };
+    queued = vmm_sim_enqueue_raw_id(p->sim, id);
+    if (later_batch) {
+        vmm_sim_ring(p->sim);
+        end = g_get_monotonic_time() + LOG_WAIT_MS * 1000LL;
+        while (replies_waiting(p) == 0 && g_get_monotonic_time() < end) {
+            g_usleep(1000);
+        }
+    }
+    queued &= vmm_sim_enqueue_raw_id(p->sim, id);
+    vmm_sim_ring(p->sim);
+    line = log_wait(p, "copies of an id still outstanding");
+    if (line) {
+        /* the copy's pass is over: what it published is there */
+        waiting = replies_waiting(p);
+    }
+    answer = g_strdup_printf("%u reply, copy dropped", waiting);
+    finish(p, later_batch ? "message id 27 again, after its reply, before "
+                            "the VMM took it"
+                          : "message id 27 queued twice in a row",
+           queued && waiting == 1, answer,
+           "copies of an id still outstanding", "req_dropped", false);
+}
+
+/*
+ * The VMM's producer reserves 3 entries (prod.tail) and never commits
+ * (prod.head): QEMU cannot see them, its doorbells find nothing.  QEMU
+ * says what the markers show and since when; the VMM then rolls back.
+ */
+static void test_reserved_uncommitted(Peer *p)
+{
+    rpcmsg_queue_t *q = REQ_Q(vmm_sim_iobuf(p->sim));
+    rpcmsg_marker_t head = q->prod.head;
+    g_autofree char *line = NULL;
+
+    log_mark(p);
+    q->prod.tail.pos += 3;
+    q->prod.tail.count += 1;
+    vmm_sim_ring(p->sim);
+    g_usleep(1100 * 1000);
+    for (unsigned i = 0; i < 3; i++) {
+        vmm_sim_ring(p->sim);
+        g_usleep(10 * 1000);
+    }
+    line = log_wait(p, "has not committed them");
+    q->prod.tail = head;
+    finish(p, "VMM producer reserved 3 entries, never committed", true,
+           "reported with since-when", "reserved 3 entries",
+           "req_uncommitted", false);
+}
+
 /* ---- markers ---- */
 
 /* Move the request queue's producer (both its tail and head) by @delta. */
@@ -572,6 +651,9 @@ int main(int argc, char **argv)
         test_bodies(&p);
         test_bad_ids(&p);
         test_unlent_id(&p);
+        test_dup_id(&p, false);
+        test_dup_id(&p, true);
+        test_reserved_uncommitted(&p);
         test_producer_jump(&p, 40, "producer index jumps by 40 (> 32)");
         test_producer_jump(&p, -2, "producer index falls 2 behind QEMU");
         test_consumer_stall(&p);
@@ -584,7 +666,9 @@ int main(int argc, char **argv)
 
     print_table();
     printf("1..%d\n", n_test);
-    cmd = g_strdup_printf("rm -rf '%s'", tmpdir);
+    /* KEEP=1: leave the logs there */
+    cmd = g_strdup_printf(getenv("KEEP") ? "echo '# logs in %s'"
+                                         : "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) {
         printf("# could not remove %s\n", tmpdir);
     }
