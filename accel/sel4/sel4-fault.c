@@ -20,6 +20,7 @@
  */
 #include "qemu/osdep.h"
 #include "qemu/cutils.h"
+#include "qemu/error-report.h"
 #include "qapi/error.h"
 #include "sel4-internal.h"
 
@@ -48,9 +49,9 @@ static void sel4_fault_hit(VsoQueue *vq, VsoFaultPoint point, unsigned n,
     if (point != s->fault_point || qatomic_fetch_dec(&s->fault_left) != 1) {
         return;
     }
-    /* stderr, unbuffered: the line is out before the signal */
-    fprintf(stderr, "sel4: x-fault-kill: SIGKILL at %s.%s (%u entries)\n",
-            vq->name, sel4_fault_points[point], n);
+    /* stderr is unbuffered: the line is out before the signal */
+    error_report("sel4: x-fault-kill: SIGKILL at %s.%s (%u entries)",
+                 vq->name, sel4_fault_points[point], n);
     raise(SIGKILL);
 }
 

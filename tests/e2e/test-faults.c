@@ -20,6 +20,11 @@
  *   restart       QEMU dies with requests queued; a new QEMU attaches to
  *                 the same queues and serves them, or the VMM fails those
  *                 the dead one took: every waiter gets an answer
+ *   die-at        QEMU kills itself (x-fault-kill) at each point where a
+ *                 death leaves a queue half done: requests claimed, taken,
+ *                 replies claimed, published and not rung, events claimed
+ *                 or published; a new QEMU comes up and every request
+ *                 gets exactly one answer
  *
  * Images live in a directory that supports O_DIRECT (cache=none): the
  * system's temporary directory when it does, else the current one.
@@ -62,6 +67,7 @@ typedef struct Rig {
     char *format;
     char *cache;
     char *log;                  /* QEMU's stdout+stderr */
+    const char *fault;          /* x-fault-kill for the next QEMU, or NULL */
     char *dlog;                 /* -D: guest errors and traces */
     pid_t qemu;
     GuestAlloc mem;
@@ -149,7 +155,8 @@ static void rig_free(Rig *r)
 static pid_t spawn(Rig *r)
 {
     g_autofree char *accel = g_strdup_printf(
-        "sel4,transport=sim,socket=%s,%s", r->sock, loop_opts);
+        "sel4,transport=sim,socket=%s,%s%s%s", r->sock, loop_opts,
+        r->fault ? ",x-fault-kill=" : "", r->fault ? r->fault : "");
     g_autofree char *drive = g_strdup_printf(
         "if=none,id=d0,file=%s,format=%s,cache=%s", r->image, r->format,
         r->cache);
@@ -690,6 +697,24 @@ static bool stop_process(pid_t pid)
     return false;
 }
 
+/* A 4 KiB write and read back through the (re-probed) disk. */
+static void rig_serves_disk(Rig *r, const char *what)
+{
+    g_autoptr(GError) err = NULL;
+    uint8_t buf[4096];
+    bool up = r->blk_up;
+
+    up = up && virtio_blk_rw(&r->blk, true, 0, memset(buf, 0x42, 4096),
+                             4096, &err) &&
+         virtio_blk_rw(&r->blk, false, 0, memset(buf, 0, 4096), 4096, &err);
+    ok(up && buf[0] == 0x42 && buf[4095] == 0x42,
+       "%s: the new QEMU serves the re-probed disk: %s", what,
+       err ? err->message : r->blk_up ? "ok" : "the disk is not up");
+    if (!up) {
+        diag_file(r->log);
+    }
+}
+
 /*
  * QEMU stopped, 12 vCPUs each send a config read, QEMU dies; a new QEMU
  * attaches.  With @taken/@claimed the dead one is made to look as if it
@@ -701,7 +726,6 @@ static void restart_round(Rig *r, unsigned taken, unsigned claimed)
     VmmSimAccess acc[12];
     VmmSimBatch b;
     unsigned served = 0, failed = 0;
-    uint8_t buf[4096];
     VmmSimStats st0, st;
     bool up;
 
@@ -734,13 +758,9 @@ static void restart_round(Rig *r, unsigned taken, unsigned claimed)
        taken ? ", the dead one having taken 4 and claimed 4" : "", served,
        failed, vso_rpc_owned(vmm_sim_rpc(r->sim)),
        err ? err->message : "ok");
-    up = up && virtio_blk_rw(&r->blk, true, 0, memset(buf, 0x42, 4096),
-                             4096, &err) &&
-         virtio_blk_rw(&r->blk, false, 0, memset(buf, 0, 4096), 4096, &err);
-    ok(up && buf[0] == 0x42 && buf[4095] == 0x42,
-       "the new QEMU serves the re-probed disk: %s",
-       err ? err->message : "ok");
-    if (!up) {
+    if (up) {
+        rig_serves_disk(r, "restart");
+    } else {
         diag_file(r->log);
     }
 }
@@ -758,6 +778,156 @@ static void scenario_restart(void)
     rig_free(&r);
 }
 
+/* ---- (e) QEMU dies at a chosen point of a transfer ---- */
+
+/*
+ * QEMU ended by its own SIGKILL at @point (its log says where); false
+ * after the timeout.
+ */
+static bool died(Rig *r, const char *point)
+{
+    g_autofree char *text = NULL;
+    g_autofree char *line = g_strdup_printf("SIGKILL at %s ", point);
+    int st = wait_exit(r->qemu, TIMEOUT_MS);
+
+    if (st == -1) {
+        return false;
+    }
+    r->qemu = -1;
+    return WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL &&
+           g_file_get_contents(r->log, &text, NULL, NULL) &&
+           strstr(text, line);
+}
+
+/*
+ * 12 config reads go to a QEMU armed to die at @point the first time;
+ * it dies with them part-way; a new QEMU attaches.  Each read must be
+ * answered exactly once: by a QEMU (the device's ID) or, for those the
+ * dead one took, failed by the VMM (all-ones), never both, never twice.
+ */
+static void die_with_requests(const char *point)
+{
+    g_autoptr(GError) err = NULL;
+    VmmSimConfig cfg = { 0 };
+    VmmSimAccess acc[12];
+    VmmSimStats st0, st;
+    VmmSimBatch b;
+    uint64_t bad0 = 0;
+    unsigned served = 0, failed = 0, other = 0;
+    bool up, killed;
+    Rig r;
+
+    rig_init(&r, "die", "raw", "writeback");
+    cfg.socket_path = r.sock;
+    r.fault = point;
+    up = make_image(r.image, "raw") && (r.sim = vmm_sim_new(&cfg, &err));
+    if (up) {
+        r.qemu = spawn(&r);
+        up = vmm_sim_accept(r.sim, TIMEOUT_MS, &err) &&
+             vmm_sim_wait_started(r.sim, TIMEOUT_MS);
+    }
+    for (unsigned i = 0; i < G_N_ELEMENTS(acc); i++) {
+        acc[i] = (VmmSimAccess) { .slot = i, .as = AS_PCIDEV(0), .addr = 0,
+                                  .len = 4 };
+    }
+    if (up) {
+        vmm_sim_get_stats(r.sim, &st0);
+        bad0 = vmm_sim_rpc(r.sim)->stats.bad_id;
+        /* one commit, one doorbell: the first pass takes what it can */
+        up = vmm_sim_mmio_send(r.sim, &b, acc, G_N_ELEMENTS(acc), &err);
+    }
+    killed = up && died(&r, point);
+    r.fault = NULL;
+    up = killed && wait_peer_gone(r.sim) && rig_start(&r, &err) &&
+         vmm_sim_mmio_wait(r.sim, &b, TIMEOUT_MS);
+    for (unsigned i = 0; up && i < G_N_ELEMENTS(acc); i++) {
+        if (!acc[i].failed && acc[i].data == VIRTIO_BLK_PCI_ID) {
+            served++;
+        } else if (acc[i].failed && acc[i].data == 0xffffffff) {
+            failed++;
+        } else {
+            other++;
+        }
+    }
+    if (up) {
+        vmm_sim_get_stats(r.sim, &st);
+    }
+    ok(up && b.done == 12 && served + failed == 12 && other == 0 &&
+       st.reclaimed - st0.reclaimed == failed &&
+       vmm_sim_rpc(r.sim)->stats.bad_id == bad0 &&
+       st.late_replies == st0.late_replies &&
+       st.protocol_errors == st0.protocol_errors &&
+       vso_rpc_owned(vmm_sim_rpc(r.sim)) == 0 &&
+       /* a claim rolled back is served again; taken ones are not */
+       (g_str_has_suffix(point, "req.claimed") ||
+        g_str_has_suffix(point, "resp.committed") ? failed == 0
+                                                  : failed > 0),
+       "QEMU killed at %s with 12 reads sent: %s; %u answered with the "
+       "device's ID (by it or the new QEMU), %u failed by the VMM (%" PRIu64 " ids reclaimed), %u wrong; "
+       "%" PRIu64 " replies to ids not lent, %u ids still lent: %s", point,
+       killed ? "it died there" : "it did NOT die there", served, failed,
+       up ? st.reclaimed - st0.reclaimed : 0, other,
+       vmm_sim_rpc(r.sim) ? vmm_sim_rpc(r.sim)->stats.bad_id - bad0 : 0,
+       r.sim ? vso_rpc_owned(vmm_sim_rpc(r.sim)) : 0,
+       err ? err->message : "ok");
+    if (!up) {
+        diag_file(r.log);
+    }
+    rig_serves_disk(&r, point);
+    rig_free(&r);
+}
+
+/*
+ * QEMU dies at @point of devevt the @n-th time (a REGISTER_PCI_DEV or
+ * START_VM batch left claimed or published, the VMM not rung); the new
+ * QEMU registers and starts, and serves the disk.
+ */
+static void die_with_events(const char *point)
+{
+    g_autoptr(GError) err = NULL;
+    VmmSimConfig cfg = { 0 };
+    bool up, killed;
+    Rig r;
+
+    rig_init(&r, "die-evt", "raw", "writeback");
+    cfg.socket_path = r.sock;
+    r.fault = point;
+    up = make_image(r.image, "raw") && (r.sim = vmm_sim_new(&cfg, &err));
+    if (up) {
+        r.qemu = spawn(&r);
+        up = vmm_sim_accept(r.sim, TIMEOUT_MS, &err);
+    }
+    killed = up && died(&r, point);
+    r.fault = NULL;
+    up = killed && wait_peer_gone(r.sim) && rig_start(&r, &err);
+    ok(up, "QEMU killed at %s (before START_VM): %s; the new QEMU "
+       "registered and started: %s", point,
+       killed ? "it died there" : "it did NOT die there", err ? err->message : "ok");
+    if (!up) {
+        diag_file(r.log);
+    }
+    rig_serves_disk(&r, point);
+    rig_free(&r);
+}
+
+static void scenario_die_at(void)
+{
+    static const char *const req_points[] = {
+        "drvrpc_req.claimed", "drvrpc_req.committed",
+        "drvrpc_resp.claimed", "drvrpc_resp.committed",
+    };
+    static const char *const evt_points[] = {
+        "devevt.claimed", "devevt.committed",
+    };
+
+    for (unsigned i = 0; i < G_N_ELEMENTS(req_points); i++) {
+        die_with_requests(req_points[i]);
+    }
+    for (unsigned i = 0; i < G_N_ELEMENTS(evt_points); i++) {
+        die_with_events(evt_points[i]);
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_autofree char *cmd = NULL;
@@ -765,7 +935,7 @@ int main(int argc, char **argv)
 
     if (argc < 4 || access(argv[1], X_OK) != 0) {
         fprintf(stderr, "usage: test-faults QEMU_BINARY vmm-kill|qemu-kill|"
-                "backpressure|restart LOOP_OPTIONS\n");
+                "backpressure|restart|die-at LOOP_OPTIONS\n");
         return 2;
     }
     qemu = argv[1];
@@ -783,6 +953,8 @@ int main(int argc, char **argv)
         scenario_backpressure();
     } else if (g_str_equal(scenario, "restart")) {
         scenario_restart();
+    } else if (g_str_equal(scenario, "die-at")) {
+        scenario_die_at();
     } else {
         fprintf(stderr, "test-faults: unknown scenario '%s'\n", scenario);
         return 2;
