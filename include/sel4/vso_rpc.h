@@ -66,7 +66,8 @@ struct VsoQueue {
     const char *name;
     /* who owns the prod and the cons markers, as messages name them */
     const char *owner_prod;
-    const char *owner_cons;    /*
+    const char *owner_cons;
+    /*
      * This handle is the only actor on its side of the queue (the device
      * side always is): a commit then publishes everything claimed even if
      * the peer rewrote our counts, and recovery at attach is safe.

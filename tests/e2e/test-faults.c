@@ -800,6 +800,26 @@ static bool died(Rig *r, const char *point)
 }
 
 /*
+ * A raw disk, a new VMM, and a QEMU armed to kill itself at @point
+ * (x-fault-kill) that has attached; false (*@errp set) on failure.
+ */
+static bool rig_spawn_armed(Rig *r, const char *name, const char *point,
+                            GError **errp)
+{
+    VmmSimConfig cfg = { 0 };
+
+    rig_init(r, name, "raw", "writeback");
+    cfg.socket_path = r->sock;
+    r->fault = point;
+    if (!make_image(r->image, "raw") ||
+        !(r->sim = vmm_sim_new(&cfg, errp))) {
+        return false;
+    }
+    r->qemu = spawn(r);
+    return vmm_sim_accept(r->sim, TIMEOUT_MS, errp);
+}
+
+/*
  * 12 config reads go to a QEMU armed to die at @point the first time;
  * it dies with them part-way; a new QEMU attaches.  Each read must be
  * answered exactly once: by a QEMU (the device's ID) or, for those the
@@ -808,7 +828,6 @@ static bool died(Rig *r, const char *point)
 static void die_with_requests(const char *point)
 {
     g_autoptr(GError) err = NULL;
-    VmmSimConfig cfg = { 0 };
     VmmSimAccess acc[12];
     VmmSimStats st0, st;
     VmmSimBatch b;
@@ -817,15 +836,8 @@ static void die_with_requests(const char *point)
     bool up, killed;
     Rig r;
 
-    rig_init(&r, "die", "raw", "writeback");
-    cfg.socket_path = r.sock;
-    r.fault = point;
-    up = make_image(r.image, "raw") && (r.sim = vmm_sim_new(&cfg, &err));
-    if (up) {
-        r.qemu = spawn(&r);
-        up = vmm_sim_accept(r.sim, TIMEOUT_MS, &err) &&
-             vmm_sim_wait_started(r.sim, TIMEOUT_MS);
-    }
+    up = rig_spawn_armed(&r, "die", point, &err) &&
+         vmm_sim_wait_started(r.sim, TIMEOUT_MS);
     for (unsigned i = 0; i < G_N_ELEMENTS(acc); i++) {
         acc[i] = (VmmSimAccess) { .slot = i, .as = AS_PCIDEV(0), .addr = 0,
                                   .len = 4 };
@@ -863,11 +875,12 @@ static void die_with_requests(const char *point)
         g_str_has_suffix(point, "resp.committed") ? failed == 0
                                                   : failed > 0),
        "QEMU killed at %s with 12 reads sent: %s; %u answered with the "
-       "device's ID (by it or the new QEMU), %u failed by the VMM (%" PRIu64 " ids reclaimed), %u wrong; "
-       "%" PRIu64 " replies to ids not lent, %u ids still lent: %s", point,
+       "device's ID (by it or the new QEMU), %u failed by the VMM (%"
+       PRIu64 " ids reclaimed), %u wrong; %" PRIu64 " replies to ids not "
+       "lent, %u ids still lent: %s", point,
        killed ? "it died there" : "it did NOT die there", served, failed,
        up ? st.reclaimed - st0.reclaimed : 0, other,
-       vmm_sim_rpc(r.sim) ? vmm_sim_rpc(r.sim)->stats.bad_id - bad0 : 0,
+       r.sim ? vmm_sim_rpc(r.sim)->stats.bad_id - bad0 : 0,
        r.sim ? vso_rpc_owned(vmm_sim_rpc(r.sim)) : 0,
        err ? err->message : "ok");
     if (!up) {
@@ -878,31 +891,24 @@ static void die_with_requests(const char *point)
 }
 
 /*
- * QEMU dies at @point of devevt the @n-th time (a REGISTER_PCI_DEV or
+ * QEMU dies at @point of devevt the first time (a REGISTER_PCI_DEV or
  * START_VM batch left claimed or published, the VMM not rung); the new
  * QEMU registers and starts, and serves the disk.
  */
 static void die_with_events(const char *point)
 {
     g_autoptr(GError) err = NULL;
-    VmmSimConfig cfg = { 0 };
     bool up, killed;
     Rig r;
 
-    rig_init(&r, "die-evt", "raw", "writeback");
-    cfg.socket_path = r.sock;
-    r.fault = point;
-    up = make_image(r.image, "raw") && (r.sim = vmm_sim_new(&cfg, &err));
-    if (up) {
-        r.qemu = spawn(&r);
-        up = vmm_sim_accept(r.sim, TIMEOUT_MS, &err);
-    }
+    up = rig_spawn_armed(&r, "die-evt", point, &err);
     killed = up && died(&r, point);
     r.fault = NULL;
     up = killed && wait_peer_gone(r.sim) && rig_start(&r, &err);
     ok(up, "QEMU killed at %s (before START_VM): %s; the new QEMU "
        "registered and started: %s", point,
-       killed ? "it died there" : "it did NOT die there", err ? err->message : "ok");
+       killed ? "it died there" : "it did NOT die there",
+       err ? err->message : "ok");
     if (!up) {
         diag_file(r.log);
     }
