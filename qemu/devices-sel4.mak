@@ -24,6 +24,10 @@ CONFIG_VIRTIO_SERIAL=y
 CONFIG_VIRTIO_RNG=y
 CONFIG_VIRTIO_9P=y
 
+# QEMU's iotests (./run iotests) on the `virt` machine: many quick-group
+# tests attach their disk as scsi-hd on virtio-scsi-pci (with iothreads).
+CONFIG_VIRTIO_SCSI=y
+
 # QEMU 10.2.2 with --without-default-devices: ARM_VIRT selects ACPI_CXL but
 # hw/acpi/cxl.c then needs cxl_fmws_get_all_sorted() from hw/cxl/, which is
 # only built with CXL (normally `default y`), and CXL in turn needs the

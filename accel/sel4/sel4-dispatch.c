@@ -55,13 +55,20 @@ static void sel4_queue_resync(Sel4State *s, VsoQueue *q, bool producer,
     int32_t abandoned = 0;
 
     vso_queue_resync(q, producer, &abandoned);
-    lost = abandoned > 0 ?
-        g_strdup_printf("%d %s abandoned", abandoned,
-                        producer ? "entries the VMM had not taken"
-                                 : "entries the VMM queued") :
-        g_strdup_printf("nothing abandoned (our %s moved %u positions)",
-                        producer ? "producer" : "consumer",
-                        abandoned < 0 ? -(uint32_t)abandoned : 0);
+    if (abandoned > 0) {
+        lost = g_strdup_printf("%d %s abandoned", abandoned,
+                               producer ? "entries the VMM had not taken"
+                                        : "entries the VMM queued");
+    } else if (abandoned < 0) {
+        /* the VMM's marker was past ours: we only skip ahead to it */
+        lost = g_strdup_printf("nothing abandoned (our %s moved %u "
+                               "positions %s)",
+                               producer ? "producer" : "consumer",
+                               -(uint32_t)abandoned,
+                               producer ? "forward" : "back");
+    } else {
+        lost = g_strdup("nothing abandoned");
+    }
     qemu_log_mask(LOG_GUEST_ERROR, "sel4: %s %s (%s); resynchronised to "
                   "the VMM's marker, %s\n", q->name,
                   err == -EAGAIN ? "stalled" : "broken", why, lost);

@@ -531,15 +531,16 @@ static void test_header_mid_batch(Peer *p)
 }
 
 /*
- * The VMM moves its reply consumer (tail and head) 5 past what QEMU
- * produced: QEMU's next reply finds drvrpc_resp broken.  The request goes
- * out as a raw id and the VMM looks at drvrpc_resp only once QEMU has
- * logged the break (its own consumer would break on the same markers).
+ * Someone rewrites drvrpc_resp's markers: @corrupt does it; QEMU's next
+ * reply meets them.  The request goes out as a raw id and the VMM looks
+ * at drvrpc_resp only once QEMU has logged @logged (its own consumer
+ * would break on the same markers).  The reply must still arrive.
  */
-static void test_reply_consumer_jump(Peer *p)
+static void reply_case(Peer *p, const char *name,
+                       void (*corrupt)(rpcmsg_queue_t *q),
+                       const char *logged)
 {
     rpcmsg_iobuf_t *io = vmm_sim_iobuf(p->sim);
-    rpcmsg_queue_t *q = RESP_Q(io);
     uint64_t before = vmm_sim_rpc(p->sim)->stats.bad_id;
     g_autofree char *line = NULL;
     const uint16_t id = 29;
@@ -547,22 +548,55 @@ static void test_reply_consumer_jump(Peer *p)
     bool queued;
 
     log_mark(p);
-    q->cons.tail.pos += 5;
-    q->cons.head.pos += 5;
+    corrupt(RESP_Q(io));
     io->buffers[RPC_IOBUF_DRVRPC].messages[id] =
         (rpcmsg_t){ .mr0 = rpc_mr0_mmio(RD, 0, 16, 4) };
     queued = vmm_sim_enqueue_raw_id(p->sim, id);
     vmm_sim_ring(p->sim);
-    line = log_wait(p, "drvrpc_resp broken");
+    line = log_wait(p, logged);
     end = g_get_monotonic_time() + LOG_WAIT_MS * 1000LL;
     while (line && vmm_sim_rpc(p->sim)->stats.bad_id == before &&
            g_get_monotonic_time() < end) {
         vmm_sim_poll(p->sim, 10);
     }
-    finish(p, "reply queue's consumer moved 5 past QEMU's producer",
-           queued && vmm_sim_rpc(p->sim)->stats.bad_id == before + 1,
-           "resynchronised; the reply still arrived", "drvrpc_resp broken",
-           "reply", false);
+    finish(p, name, queued && vmm_sim_rpc(p->sim)->stats.bad_id == before + 1,
+           "resynchronised; the reply still arrived", logged, "reply",
+           false);
+}
+
+/* The VMM moves its reply consumer (tail and head) 5 past QEMU's producer. */
+static void consumer_plus_5(rpcmsg_queue_t *q)
+{
+    q->cons.tail.pos += 5;
+    q->cons.head.pos += 5;
+}
+
+/*
+ * A torn update: the VMM's consumer head moves 33 positions in one store
+ * (tail with it).  -33 entries pending: said signed, nothing abandoned.
+ */
+static void consumer_plus_33(rpcmsg_queue_t *q)
+{
+    q->cons.tail.pos += 33;
+    q->cons.head.pos += 33;
+}
+
+/* QEMU's own producer tail pushed 9 ahead of its head, no claim open. */
+static void producer_tail_plus_9(rpcmsg_queue_t *q)
+{
+    q->prod.tail.pos += 9;
+    q->prod.tail.count += 1;
+}
+
+static void test_reply_markers(Peer *p)
+{
+    reply_case(p, "reply queue's consumer moved 5 past QEMU's producer",
+               consumer_plus_5, "drvrpc_resp broken (drvrpc_resp: cons.head");
+    reply_case(p, "reply queue's consumer head moved 33 in one store",
+               consumer_plus_33, "(the VMM's) is 33 past prod.tail");
+    reply_case(p, "QEMU's reply producer tail pushed 9 ahead of its head",
+               producer_tail_plus_9, "drvrpc_resp stalled (drvrpc_resp: "
+               "prod.tail");
 }
 
 /* ---- doorbells ---- */
@@ -658,7 +692,7 @@ int main(int argc, char **argv)
         test_producer_jump(&p, -2, "producer index falls 2 behind QEMU");
         test_consumer_stall(&p);
         test_header_mid_batch(&p);
-        test_reply_consumer_jump(&p);
+        test_reply_markers(&p);
         test_doorbell_storm(&p);
     }
     peer_stop(&p);
