@@ -60,7 +60,7 @@ static void sel4_queue_resync(Sel4State *s, VsoQueue *q, bool producer,
                                producer ? "entries the VMM had not taken"
                                         : "entries the VMM queued");
     } else if (abandoned < 0) {
-        /* the VMM's marker was past ours: we only skip ahead to it */
+        /* nothing lay between: our marker only moves to the VMM's */
         lost = g_strdup_printf("nothing abandoned (our %s moved %u "
                                "positions %s)",
                                producer ? "producer" : "consumer",

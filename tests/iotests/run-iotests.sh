@@ -6,6 +6,8 @@
 #       our own iotests (tests/qemu-iotests/tests/*, copied into QEMU's tree
 #       for the run, never committed there) with -qcow2; HELPER is
 #       tools/sel4-vmm-sim's sel4-vmm-blk-writer.  Exit status: check's.
+#   tests/iotests/run-iotests.sh only FORMAT TEST...
+#       those tests for FORMAT, summarised the same way.
 #   tests/iotests/run-iotests.sh quick [FORMAT...]
 #       upstream's `quick` group for each FORMAT (default: raw qcow2);
 #       logs in build/iotests/, then per format the counts passed, not
@@ -33,9 +35,28 @@ done
 # tmpfs); sockets in a short path of their own, removed at exit
 sock_dir=$(mktemp -d /tmp/sel4-iotests-sock.XXXXXX)
 trap 'rm -rf "$sock_dir"' EXIT
+# Tests that start QEMU without -machine (235: QEMUMachine, not
+# iotests.VM) mean the default machine; qemu-system-aarch64 has none, so
+# they run through this wrapper, which names `virt` when they name none.
+# Without -nodefaults virt adds a virtio-net-pci, and a bare -drive is a
+# virtio-blk-pci: their option ROM is not in Debian's source (+ds, no
+# firmware blobs), and nothing here boots firmware: no ROM.  Its name ends in qemu-system-aarch64: check picks QEMU_OPTIONS
+# by it.
+wrapper=$build/iotests/bin/qemu-system-aarch64
+mkdir -p "$build/iotests/bin"
+cat >"$wrapper" <<WRAPPER
+#!/bin/sh
+# written by tests/iotests/run-iotests.sh
+for a in "\$@"; do
+    case \$a in -M|-machine|-M?*|-machine=*) exec '$build/qemu/qemu-system-aarch64' "\$@" ;; esac
+done
+exec '$build/qemu/qemu-system-aarch64' -machine virt \\
+    -global virtio-blk-pci.romfile= -global virtio-net-pci.romfile= "\$@"
+WRAPPER
+chmod 755 "$wrapper"
 run_check() {
     (cd "$iotests_build" && TEST_DIR=$build/iotests/scratch \
-        SOCK_DIR=$sock_dir ./check "$@")
+        SOCK_DIR=$sock_dir QEMU_PROG=$wrapper ./check "$@")
 }
 
 mkdir -p "$build/iotests/scratch"
@@ -85,7 +106,16 @@ quick)
     done
     exit $status
     ;;
+only)
+    fmt=${1:-}
+    shift || true
+    [ -n "$fmt" ] && [ $# -gt 0 ] || die "usage: run-iotests.sh only FORMAT TEST..."
+    log=$build/iotests/only-$fmt.log
+    echo "== check -$fmt $* (log: ${log#"$top"/})"
+    run_check "-$fmt" "$@" >"$log" 2>&1
+    python3 "$top/tests/iotests/summarise.py" "$fmt" "$log"
+    ;;
 *)
-    die "usage: run-iotests.sh ours HELPER | quick [FORMAT...]"
+    die "usage: run-iotests.sh ours HELPER | quick [FORMAT...] | only FORMAT TEST..."
     ;;
 esac
