@@ -6,6 +6,9 @@
 #       our own iotests (tests/qemu-iotests/tests/*, copied into QEMU's tree
 #       for the run, never committed there) with -qcow2; HELPER is
 #       tools/sel4-vmm-sim's sel4-vmm-blk-writer.  Exit status: check's.
+#   tests/iotests/run-iotests.sh ci FORMAT
+#       the quick group for FORMAT but the tests that need PCI hotplug on
+#       the root bus (./run test runs this), summarised the same way.
 #   tests/iotests/run-iotests.sh only FORMAT TEST...
 #       those tests for FORMAT, summarised the same way.
 #   tests/iotests/run-iotests.sh quick [FORMAT...]
@@ -106,16 +109,37 @@ quick)
     done
     exit $status
     ;;
+ci)
+    # ./run test: the quick group for FORMAT but the tests that hot-plug a
+    # PCI device with no bus named.  On aarch64's `virt` that bus is the
+    # PCIe root bus, which has no hotplug (x86's `pc` machine has), so
+    # they fail whatever we build; `quick` (./run iotests) still runs them.
+    fmt=${1:-}
+    [ -n "$fmt" ] || die "usage: run-iotests.sh ci FORMAT"
+    root_hotplug=" 139 238 240 "
+    mapfile -t all < <(cd "$iotests_build" && ./check -n "-$fmt" -g quick)
+    keep=()
+    for t in "${all[@]}"; do
+        case $root_hotplug in *" $t "*) echo "# not here: $t (PCI hotplug on the root bus)" ;; *) keep+=("$t") ;; esac
+    done
+    log=$build/iotests/ci-$fmt.log
+    echo "# check -$fmt: ${#keep[@]} of the ${#all[@]} quick tests (log: ${log#"$top"/})"
+    run_check "-$fmt" "${keep[@]}" >"$log" 2>&1
+    python3 "$top/tests/iotests/summarise.py" "$fmt" "$log" | sed 's/^/# /'
+    exit "${PIPESTATUS[0]}"
+    ;;
 only)
     fmt=${1:-}
     shift || true
-    [ -n "$fmt" ] && [ $# -gt 0 ] || die "usage: run-iotests.sh only FORMAT TEST..."
+    if [ -z "$fmt" ] || [ $# -eq 0 ]; then
+        die "usage: run-iotests.sh only FORMAT TEST..."
+    fi
     log=$build/iotests/only-$fmt.log
     echo "== check -$fmt $* (log: ${log#"$top"/})"
     run_check "-$fmt" "$@" >"$log" 2>&1
     python3 "$top/tests/iotests/summarise.py" "$fmt" "$log"
     ;;
 *)
-    die "usage: run-iotests.sh ours HELPER | quick [FORMAT...] | only FORMAT TEST..."
+    die "usage: run-iotests.sh ours HELPER | quick [FORMAT...] | ci FORMAT | only FORMAT TEST..."
     ;;
 esac

@@ -48,6 +48,19 @@ void demo_row(DemoGuest *g, const char *device, const char *operation,
     g_ptr_array_add(g->rows, row);
 }
 
+void demo_rows_free(GPtrArray *rows)
+{
+    for (unsigned i = 0; i < rows->len; i++) {
+        DemoRow *r = g_ptr_array_index(rows, i);
+
+        g_free(r->device);
+        g_free(r->operation);
+        g_free(r->result);
+        g_free(r);
+    }
+    g_ptr_array_free(rows, TRUE);
+}
+
 bool demo_print_table(const DemoGuest *g)
 {
     bool all = true;
@@ -337,7 +350,8 @@ void demo_console(DemoGuest *g)
     }
     virtio_console_destroy(c);
     g_free(c);
-    console_lab_close(&console_lab);
+    /* a soak comes back for another round: the path stays */
+    console_lab_disconnect(&console_lab);
 }
 
 /* ---- virtio-9p ---- */

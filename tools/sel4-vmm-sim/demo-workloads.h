@@ -46,6 +46,8 @@ unsigned demo_spi_base(const DemoGuest *g, unsigned n);
 
 void demo_row(DemoGuest *g, const char *device, const char *operation,
               bool ok, const char *fmt, ...) G_GNUC_PRINTF(5, 6);
+/* Free an array of DemoRow (g->rows). */
+void demo_rows_free(GPtrArray *rows);
 /* Print the table; true when every row is ok. */
 bool demo_print_table(const DemoGuest *g);
 

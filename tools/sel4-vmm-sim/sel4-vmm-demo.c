@@ -34,6 +34,7 @@
 
 #include "sel4/vmm_sim.h"
 #include "demo-workloads.h"
+#include "demo-soak.h"
 #include "cli.h"
 #include "qemu-launch.h"
 #include "qmp-client.h"
@@ -44,6 +45,8 @@ static char *opt_qemu;
 static char *opt_loop;
 static char *opt_trace;
 static char *opt_workdir;
+static int opt_soak;
+static char *opt_soak_out;
 
 static const GOptionEntry entries[] = {
     { "qemu", 0, 0, G_OPTION_ARG_FILENAME, &opt_qemu,
@@ -54,6 +57,12 @@ static const GOptionEntry entries[] = {
       "write QEMU's sel4_* trace events to FILE", "FILE" },
     { "workdir", 0, 0, G_OPTION_ARG_FILENAME, &opt_workdir,
       "where the socket, disk and share live (default: a temp dir)", "DIR" },
+    { "soak", 0, 0, G_OPTION_ARG_INT, &opt_soak,
+      "instead of one round of workloads: rounds for SECONDS, a fault "
+      "after each, QEMU's RSS, fds and threads sampled (demo-soak.c)",
+      "SECONDS" },
+    { "soak-out", 0, 0, G_OPTION_ARG_FILENAME, &opt_soak_out,
+      "--soak: write samples.tsv and soak.png there", "DIR" },
     { NULL }
 };
 
@@ -163,7 +172,8 @@ static gpointer signal_thread(gpointer data)
     _exit(128 + sig);
 }
 
-static void run_workloads(VmmSim *sim, const char *dir, int *ret)
+static void run_workloads(VmmSim *sim, const char *dir, pid_t qemu,
+                          int *ret)
 {
     const VmmSimConfig *c = vmm_sim_config(sim);
     DemoGuest g = {
@@ -176,12 +186,24 @@ static void run_workloads(VmmSim *sim, const char *dir, int *ret)
     /* the drivers' rings and buffers: the upper half of guest RAM */
     guest_alloc_init(&g.mem, sim, c->ram_base + c->ram_size / 2,
                      c->ram_size / 2);
+    if (opt_soak > 0) {
+        g_autofree char *qmp = g_build_filename(dir, "qmp.sock", NULL);
+        DemoSoak soak = {
+            .seconds = opt_soak, .qemu = qemu, .qmp = qmp,
+            .out_dir = opt_soak_out,
+        };
+
+        *ret = demo_soak(&g, &soak) ? 0 : 1;
+        demo_rows_free(g.rows);
+        return;
+    }
     demo_blk(&g);
     demo_net(&g);
     demo_rng(&g);
     demo_console(&g);
     demo_9p(&g);
     *ret = demo_print_table(&g) ? 0 : 1;
+    demo_rows_free(g.rows);
 }
 
 /* QEMU's side of the same traffic: HMP `info sel4` over QMP. */
@@ -248,7 +270,7 @@ static int run(const char *dir)
         fprintf(stderr, "sel4-vmm-demo: %s\n", err->message);
         goto out;
     }
-    run_workloads(sim, dir, &ret);
+    run_workloads(sim, dir, q.pid, &ret);
     vmm_sim_get_stats(sim, &st);
     printf("\nVMM counters: %" PRIu64 " requests, %" PRIu64 " replies, %"
            PRIu64 " events, doorbells %" PRIu64 " sent / %" PRIu64

@@ -142,13 +142,18 @@ void console_lab_echo_stop(ConsoleLab *l, bool unblock)
     l->echo = NULL;
 }
 
-void console_lab_close(ConsoleLab *l)
+void console_lab_disconnect(ConsoleLab *l)
 {
     console_lab_echo_stop(l, true);
     if (l->fd >= 0) {
         close(l->fd);
         l->fd = -1;
     }
+}
+
+void console_lab_close(ConsoleLab *l)
+{
+    console_lab_disconnect(l);
     g_free(l->path);
     l->path = NULL;
 }

@@ -43,6 +43,8 @@ size_t console_lab_read(ConsoleLab *l, void *buf, size_t len,
 void console_lab_echo_start(ConsoleLab *l);
 /* @unblock: shut the socket down first (a write blocked on QEMU). */
 void console_lab_echo_stop(ConsoleLab *l, bool unblock);
+/* The connection closed; console_lab_connect() may open another. */
+void console_lab_disconnect(ConsoleLab *l);
 void console_lab_close(ConsoleLab *l);
 
 /* ---- the guest's side of an exchange ---- */

@@ -165,16 +165,20 @@ bool net_lab_configure(NetLab *l, const uint8_t *mac, GError **errp)
                     "no tap in %s", a);
         return false;
     }
-    return net_sh(errp, "ip -n %s link set %s address "
-                  "%02x:%02x:%02x:%02x:%02x:%02x", a, l->tap[0],
-                  mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]) &&
-           net_sh(errp, "ip -n %s addr add %s/24 dev %s", a, l->ip[0],
-                  l->tap[0]) &&
-           net_sh(errp, "ip -n %s link set %s up", a, l->tap[0]) &&
-           net_sh(errp, "ip link set %s netns %s", l->tap[1], b) &&
-           net_sh(errp, "ip -n %s addr add %s/24 dev %s", b, l->ip[1],
-                  l->tap[1]) &&
-           net_sh(errp, "ip -n %s link set %s up", b, l->tap[1]);
+    if (!net_sh(errp, "ip -n %s link set %s address "
+                "%02x:%02x:%02x:%02x:%02x:%02x", a, l->tap[0],
+                mac[0], mac[1], mac[2], mac[3], mac[4], mac[5])) {
+        return false;
+    }
+    l->configured = l->configured ||
+        (net_sh(errp, "ip -n %s addr add %s/24 dev %s", a, l->ip[0],
+                l->tap[0]) &&
+         net_sh(errp, "ip -n %s link set %s up", a, l->tap[0]) &&
+         net_sh(errp, "ip link set %s netns %s", l->tap[1], b) &&
+         net_sh(errp, "ip -n %s addr add %s/24 dev %s", b, l->ip[1],
+                l->tap[1]) &&
+         net_sh(errp, "ip -n %s link set %s up", b, l->tap[1]));
+    return l->configured;
 }
 
 void net_lab_cleanup(NetLab *l)

@@ -47,6 +47,8 @@ typedef struct NetLab {
      * offloads; set between net_lab_init() and net_lab_setup().
      */
     bool vnet_hdr;
+    /* addresses set, QEMU's tap in B: a rebooted guest only sets its MAC */
+    bool configured;
 } NetLab;
 
 /* A forked child's work, in its namespace; reports on fd @out. */

@@ -1,0 +1,435 @@
+/*
+ * The demo as a soak: its workloads in rounds, faults injected between
+ * them, QEMU's resources sampled every second.
+ *
+ * Copyright (c) 2026 The sel4-qemu-uring authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * A round is the demo's five workloads (virtio-blk 16 MiB written,
+ * flushed and read back compared; virtio-net pings and a checksummed TCP
+ * echo; virtio-rng; a 64 KiB console echo; 9P reads compared), each
+ * setting its device up anew as a rebooted guest would, from the same
+ * guest RAM and BAR addresses.  After each round one fault, in turn:
+ *
+ *   doorbells  2048 extra doorbells with nothing queued (duplicated or
+ *              stale doorbells): a storm, errors-idle-doorbells + 1
+ *   hostile    8 ring entries with message id 32 and 2 requests with an
+ *              unknown opcode: dropped (queue-bad-ids) and answered
+ *              all-ones (errors-bad-op)
+ *   devevt     the VMM takes no events for the first 300 ms of the next
+ *              round (the drivers' interrupts wait): every event QEMU
+ *              published still reaches the VMM, none is dropped
+ *
+ * A sampler thread reads /proc/<qemu>/status and /proc/<qemu>/fd every
+ * second; after warm-up nothing may grow (see peaks_of()).
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <glib.h>
+
+#include "demo-soak.h"
+#include "qmp-client.h"
+#include "sel4/rpc.h"
+#include "vmm_sim_hostile.h"
+
+#define SOAK_TIMEOUT_MS     20000
+#define SOAK_BAD_IDS        8       /* per hostile fault */
+#define SOAK_BAD_OPS        2
+#define SOAK_DOORBELLS      2048    /* > 1024: a storm QEMU reports */
+#define SOAK_HOLD_MS        300
+
+typedef struct Sample {
+    double t;                   /* seconds since the start */
+    uint64_t rss_kb;
+    unsigned fds, threads;
+} Sample;
+
+typedef struct Sampler {
+    pid_t pid;
+    gint64 start;
+    GMutex lock;
+    GArray *samples;            /* of Sample */
+    gboolean stop;
+} Sampler;
+
+/* QEMU's counters the checks read (qom-get /machine/accel stats-NAME) */
+enum {
+    C_DOORBELLS_IN, C_IDLE_DOORBELLS, C_BAD_IDS, C_BAD_OP, C_EVT_DROPPED,
+    C_EVT_REGISTER, C_EVT_START, C_EVT_SET, C_EVT_CLEAR, C_EVT_PULSE,
+    C_COUNT
+};
+static const char *const counter_names[C_COUNT] = {
+    "doorbells-in", "errors-idle-doorbells", "queue-bad-ids",
+    "errors-bad-op", "events-dropped", "events-register-pci-dev",
+    "events-start-vm", "events-irq-set", "events-irq-clear",
+    "events-irq-pulse",
+};
+typedef struct Counters {
+    uint64_t v[C_COUNT];
+} Counters;
+
+/* The status line "@key:  N ..." of /proc/<pid>/status. */
+static uint64_t status_value(const char *text, const char *key)
+{
+    const char *p = strstr(text, key);
+
+    return p ? g_ascii_strtoull(p + strlen(key), NULL, 10) : 0;
+}
+
+static bool sample_once(pid_t pid, Sample *s)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/status", (int)pid);
+    g_autofree char *fd_dir = g_strdup_printf("/proc/%d/fd", (int)pid);
+    g_autofree char *text = NULL;
+    g_autoptr(GDir) d = NULL;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL) ||
+        !(d = g_dir_open(fd_dir, 0, NULL))) {
+        return false;
+    }
+    s->rss_kb = status_value(text, "\nVmRSS:");
+    s->threads = status_value(text, "\nThreads:");
+    s->fds = 0;
+    while (g_dir_read_name(d)) {
+        s->fds++;
+    }
+    return true;
+}
+
+static gpointer sampler_thread(gpointer opaque)
+{
+    Sampler *sp = opaque;
+    Sample s;
+
+    while (!g_atomic_int_get(&sp->stop)) {
+        if (sample_once(sp->pid, &s)) {
+            s.t = (g_get_monotonic_time() - sp->start) / 1e6;
+            g_mutex_lock(&sp->lock);
+            g_array_append_val(sp->samples, s);
+            g_mutex_unlock(&sp->lock);
+        }
+        g_usleep(G_USEC_PER_SEC);
+    }
+    return NULL;
+}
+
+static bool read_counters(const char *qmp_path, Counters *c, GError **errp)
+{
+    g_autoptr(QmpClient) qmp = qmp_client_connect(qmp_path, SOAK_TIMEOUT_MS,
+                                                  errp);
+
+    for (unsigned i = 0; qmp && i < C_COUNT; i++) {
+        g_autofree char *prop = g_strdup_printf("stats-%s",
+                                                counter_names[i]);
+
+        if (!qmp_client_qom_get_u64(qmp, "/machine/accel", prop, &c->v[i],
+                                    errp)) {
+            return false;
+        }
+    }
+    return qmp != NULL;
+}
+
+static uint64_t delta(const Counters *a, const Counters *b, unsigned i)
+{
+    return b->v[i] - a->v[i];
+}
+
+/* ---- faults ---- */
+
+static bool fault_doorbells(DemoGuest *g)
+{
+    /*
+     * QEMU takes the first empty wake after serving for the doorbell of
+     * requests it already served: let that one go by alone.
+     */
+    vmm_sim_ring(g->sim);
+    g_usleep(20 * 1000);
+    for (unsigned i = 0; i < SOAK_DOORBELLS; i++) {
+        vmm_sim_ring(g->sim);
+    }
+    /* and let it take them before the next round's requests come */
+    g_usleep(50 * 1000);
+    return true;
+}
+
+static bool fault_hostile(DemoGuest *g, GError **errp)
+{
+    rpcmsg_t bad[SOAK_BAD_OPS], replies[SOAK_BAD_OPS];
+    bool ok = true;
+
+    for (unsigned i = 0; i < SOAK_BAD_IDS; i++) {
+        ok &= vmm_sim_enqueue_raw_id(g->sim, RPCMSG_BUFFER_SIZE);
+    }
+    vmm_sim_ring(g->sim);
+    for (unsigned i = 0; i < SOAK_BAD_OPS; i++) {
+        bad[i] = (rpcmsg_t){ .mr0 = 7 | (16 + i) << RPC_MR0_SLOT_SHIFT };
+    }
+    return ok && vmm_sim_call_raw(g->sim, bad, SOAK_BAD_OPS, replies, errp) &&
+           replies[0].mr2 == UINT64_MAX && replies[1].mr2 == UINT64_MAX;
+}
+
+/* The VMM takes no events for a while: the next round's start. */
+static bool fault_devevt(DemoGuest *g)
+{
+    vmm_sim_hold(g->sim, VMM_SIM_HOLD_EVENTS, SOAK_HOLD_MS);
+    return true;
+}
+
+/* ---- the report ---- */
+
+/*
+ * Growth: the peaks of the last quarter of the samples against those of
+ * the second (the first is warm-up).  Threads and fds come and go with
+ * QEMU's block thread pool (workers start on demand and retire when
+ * idle), so each has a small allowance; a leak exceeds it as it grows.
+ */
+#define SOAK_FD_SLACK       4
+#define SOAK_THREAD_SLACK   4
+#define SOAK_RSS_SLACK_PCT  5
+
+typedef struct Peaks {
+    uint64_t rss;
+    unsigned fds, threads;
+} Peaks;
+
+static void peaks_of(GArray *samples, unsigned from, unsigned to, Peaks *p)
+{
+    memset(p, 0, sizeof(*p));
+    for (unsigned i = from; i < to && i < samples->len; i++) {
+        Sample *s = &g_array_index(samples, Sample, i);
+
+        p->rss = MAX(p->rss, s->rss_kb);
+        p->fds = MAX(p->fds, s->fds);
+        p->threads = MAX(p->threads, s->threads);
+    }
+}
+
+static void write_outputs(const char *dir, GArray *samples)
+{
+    g_autofree char *tsv = g_build_filename(dir, "samples.tsv", NULL);
+    g_autofree char *png = g_build_filename(dir, "soak.png", NULL);
+    g_autofree char *cmd = NULL;
+    GString *s = g_string_new("# seconds\trss_kb\tfds\tthreads\n");
+
+    for (unsigned i = 0; i < samples->len; i++) {
+        Sample *x = &g_array_index(samples, Sample, i);
+
+        g_string_append_printf(s, "%.1f\t%" PRIu64 "\t%u\t%u\n", x->t,
+                               x->rss_kb, x->fds, x->threads);
+    }
+    g_mkdir_with_parents(dir, 0755);
+    g_file_set_contents(tsv, s->str, s->len, NULL);
+    g_string_free(s, TRUE);
+    cmd = g_strdup_printf(
+        "gnuplot -e \"set terminal png size 900,500; set output '%s'; "
+        "set xlabel 'seconds'; set ylabel 'RSS (MiB)'; set y2label "
+        "'fds, threads'; set y2tics; set ytics nomirror; set key outside; "
+        "plot '%s' using 1:(\\$2/1024) with lines title 'RSS', "
+        "'' using 1:3 axes x1y2 with lines title 'open fds', "
+        "'' using 1:4 axes x1y2 with lines title 'threads'\" 2>/dev/null",
+        png, tsv);
+    if (g_find_program_in_path("gnuplot") && system(cmd) == 0) {
+        printf("plot: %s\n", png);
+    }
+    printf("samples: %s\n", tsv);
+}
+
+static void print_samples(GArray *samples)
+{
+    unsigned step = MAX(1, samples->len / 12);
+
+    printf("\n%8s %10s %6s %8s\n", "seconds", "RSS (KiB)", "fds", "threads");
+    for (unsigned i = 0; i < samples->len; i += step) {
+        Sample *s = &g_array_index(samples, Sample, i);
+
+        printf("%8.1f %10" PRIu64 " %6u %8u\n", s->t, s->rss_kb, s->fds,
+               s->threads);
+    }
+    if (samples->len && (samples->len - 1) % step) {
+        Sample *s = &g_array_index(samples, Sample, samples->len - 1);
+
+        printf("%8.1f %10" PRIu64 " %6u %8u\n", s->t, s->rss_kb, s->fds,
+               s->threads);
+    }
+}
+
+/* One check line; returns @ok. */
+static bool check(bool ok, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static bool check(bool ok, const char *fmt, ...)
+{
+    g_autofree char *text = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    text = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    printf("%-4s %s\n", ok ? "ok" : "FAIL", text);
+    return ok;
+}
+
+/* ---- the soak ---- */
+
+/* One round of the five workloads; false (first failure in *@why). */
+static bool round_once(DemoGuest *g, char **why)
+{
+    g_autoptr(GPtrArray) rows = g->rows;
+    bool ok = true;
+
+    g->rows = g_ptr_array_new();
+    demo_blk(g);
+    demo_net(g);
+    demo_rng(g);
+    demo_console(g);
+    demo_9p(g);
+    for (unsigned i = 0; i < g->rows->len; i++) {
+        DemoRow *r = g_ptr_array_index(g->rows, i);
+
+        if (!r->ok && ok) {
+            *why = g_strdup_printf("%s: %s: %s", r->device, r->operation,
+                                   r->result);
+            ok = false;
+        }
+    }
+    demo_rows_free(g->rows);
+    g->rows = rows;
+    rows = NULL;
+    return ok;
+}
+
+bool demo_soak(DemoGuest *g, const DemoSoak *soak)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *why = NULL;
+    const GuestAlloc mem = g->mem;
+    const uint64_t mmio = g->mmio_next;
+    Sampler sp = { .pid = soak->qemu };
+    unsigned rounds = 0, failed = 0, faults[3] = { 0 }, fault_failed = 0;
+    Counters c0 = { 0 }, c1 = { 0 };
+    VmmSimStats st0, st1;
+    GThread *t;
+    Peaks early, late;
+    unsigned n;
+    bool ok = true, counted;
+    gint64 end;
+
+    if (!read_counters(soak->qmp, &c0, &err)) {
+        return check(false, "QEMU's counters at the start: %s",
+                     err->message);
+    }
+    vmm_sim_get_stats(g->sim, &st0);
+    sp.start = g_get_monotonic_time();
+    sp.samples = g_array_new(FALSE, FALSE, sizeof(Sample));
+    g_mutex_init(&sp.lock);
+    t = g_thread_new("sampler", sampler_thread, &sp);
+    end = sp.start + (gint64)soak->seconds * G_USEC_PER_SEC;
+    printf("soak: %u s of rounds (blk, net, rng, console, 9p), a fault "
+           "after each\n", soak->seconds);
+    while (g_get_monotonic_time() < end) {
+        g_autofree char *round_why = NULL;
+        bool fine;
+
+        /* a rebooted guest: the same RAM and BARs, devices set up anew */
+        g->mem = mem;
+        g->mmio_next = mmio;
+        fine = round_once(g, &round_why);
+        rounds++;
+        if (!fine) {
+            failed++;
+            if (!why) {
+                why = g_strdup_printf("round %u: %s", rounds, round_why);
+            }
+        }
+        switch (rounds % 3) {
+        case 0:
+            fine = fault_doorbells(g);
+            break;
+        case 1:
+            g_clear_error(&err);
+            fine = fault_hostile(g, &err);
+            break;
+        default:
+            fine = fault_devevt(g);
+            break;
+        }
+        faults[rounds % 3]++;
+        fault_failed += !fine;
+    }
+    g_atomic_int_set(&sp.stop, TRUE);
+    g_thread_join(t);
+    /* quiet now: take the last events (the last completions' MSIs) */
+    while (vmm_sim_poll(g->sim, 200) > 0) {
+        continue;
+    }
+    vmm_sim_get_stats(g->sim, &st1);
+    counted = read_counters(soak->qmp, &c1, &err);
+
+    print_samples(sp.samples);
+    if (soak->out_dir) {
+        write_outputs(soak->out_dir, sp.samples);
+    }
+    printf("\n");
+    ok &= check(failed == 0, "%u rounds, %u failed%s%s (blk data compared "
+                "after each read-back, TCP echo by sha256, 9P reads "
+                "compared)", rounds, failed, why ? ": " : "",
+                why ? why : "");
+    ok &= check(fault_failed == 0, "faults injected: %u x %u doorbells, "
+                "%u x hostile burst (%u ids >= 32, %u bad opcodes), %u x "
+                "devevt held %u ms; %u did not go as planned", faults[0],
+                SOAK_DOORBELLS, faults[1], SOAK_BAD_IDS, SOAK_BAD_OPS,
+                faults[2], SOAK_HOLD_MS, fault_failed);
+    ok &= check(st1.timeouts == st0.timeouts &&
+                st1.late_replies == st0.late_replies &&
+                st1.protocol_errors == st0.protocol_errors &&
+                vso_rpc_owned(vmm_sim_rpc(g->sim)) == 0,
+                "VMM: %" PRIu64 " requests, no reply lost (%" PRIu64
+                " timeouts) or late (%" PRIu64 "), %" PRIu64 " protocol "
+                "errors, %u ids still lent", st1.requests - st0.requests,
+                st1.timeouts - st0.timeouts,
+                st1.late_replies - st0.late_replies,
+                st1.protocol_errors - st0.protocol_errors,
+                vso_rpc_owned(vmm_sim_rpc(g->sim)));
+    if (!counted) {
+        ok &= check(false, "QEMU's counters at the end: %s", err->message);
+    } else {
+        uint64_t published = 0;
+
+        for (unsigned i = C_EVT_REGISTER; i <= C_EVT_PULSE; i++) {
+            published += delta(&c0, &c1, i);
+        }
+        ok &= check(delta(&c0, &c1, C_BAD_IDS) ==
+                    (uint64_t)faults[1] * SOAK_BAD_IDS &&
+                    delta(&c0, &c1, C_BAD_OP) ==
+                    (uint64_t)faults[1] * SOAK_BAD_OPS &&
+                    delta(&c0, &c1, C_IDLE_DOORBELLS) >= faults[0] &&
+                    delta(&c0, &c1, C_EVT_DROPPED) == 0 &&
+                    published == st1.events - st0.events,
+                    "QEMU counted them: queue-bad-ids +%" PRIu64
+                    ", errors-bad-op +%" PRIu64 ", errors-idle-doorbells +%"
+                    PRIu64 " (doorbells-in +%" PRIu64 "); events published "
+                    "%" PRIu64 ", taken by the VMM %" PRIu64 ", dropped %"
+                    PRIu64, delta(&c0, &c1, C_BAD_IDS),
+                    delta(&c0, &c1, C_BAD_OP),
+                    delta(&c0, &c1, C_IDLE_DOORBELLS),
+                    delta(&c0, &c1, C_DOORBELLS_IN), published,
+                    st1.events - st0.events, delta(&c0, &c1, C_EVT_DROPPED));
+    }
+    n = sp.samples->len;
+    peaks_of(sp.samples, n / 4, n / 2, &early);
+    peaks_of(sp.samples, n - n / 4, n, &late);
+    ok &= check(n >= 8 && late.fds <= early.fds + SOAK_FD_SLACK &&
+                late.threads <= early.threads + SOAK_THREAD_SLACK &&
+                late.rss <= early.rss + early.rss * SOAK_RSS_SLACK_PCT / 100,
+                "no growth after warm-up: peaks of the last quarter of %u "
+                "samples against the second: RSS %" PRIu64 " KiB (%" PRIu64
+                ", +%u %% allowed), fds %u (%u, +%u), threads %u (%u, +%u)",
+                n, late.rss, early.rss, SOAK_RSS_SLACK_PCT, late.fds,
+                early.fds, SOAK_FD_SLACK, late.threads, early.threads,
+                SOAK_THREAD_SLACK);
+    g_array_free(sp.samples, TRUE);
+    g_mutex_clear(&sp.lock);
+    return ok;
+}

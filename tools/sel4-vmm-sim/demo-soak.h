@@ -1,0 +1,33 @@
+/*
+ * The demo as a soak: its workloads in rounds, faults injected between
+ * them, QEMU's resources sampled every second.
+ *
+ * Copyright (c) 2026 The sel4-qemu-uring authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef VMM_SIM_DEMO_SOAK_H
+#define VMM_SIM_DEMO_SOAK_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "demo-workloads.h"
+
+typedef struct DemoSoak {
+    unsigned seconds;           /* how long the rounds go on */
+    pid_t qemu;                 /* sampled from /proc */
+    const char *qmp;            /* QEMU's QMP socket: its counters */
+    const char *out_dir;        /* samples.tsv, soak.md, soak.png; or NULL */
+} DemoSoak;
+
+/*
+ * Run the demo's five workloads over and over for soak->seconds, a fault
+ * after each round (duplicated doorbells, a burst of hostile ring
+ * entries, devevt held full), sampling QEMU's RSS, open fds and threads
+ * every second.  Prints the rounds, the samples and the checks; true when
+ * every round was ok, nothing grew after warm-up and every fault shows
+ * in QEMU's counters.
+ */
+bool demo_soak(DemoGuest *g, const DemoSoak *soak);
+
+#endif
