@@ -40,7 +40,8 @@ sock_dir=$(mktemp -d /tmp/sel4-iotests-sock.XXXXXX)
 trap 'rm -rf "$sock_dir"' EXIT
 # Tests that start QEMU without -machine (235: QEMUMachine, not
 # iotests.VM) mean the default machine; qemu-system-aarch64 has none, so
-# they run through this wrapper, which names `virt` when they name none.
+# they run through this wrapper, which names `virt` when they name none,
+# and for x86's q35 (nbd-in-qcow2-chain needs only some machine).
 # Without -nodefaults virt adds a virtio-net-pci, and a bare -drive is a
 # virtio-blk-pci: their option ROM is not in Debian's source (+ds, no
 # firmware blobs), and nothing here boots firmware: no ROM.  Its name ends in qemu-system-aarch64: check picks QEMU_OPTIONS
@@ -48,13 +49,22 @@ trap 'rm -rf "$sock_dir"' EXIT
 wrapper=$build/iotests/bin/qemu-system-aarch64
 mkdir -p "$build/iotests/bin"
 cat >"$wrapper" <<WRAPPER
-#!/bin/sh
+#!/bin/bash
 # written by tests/iotests/run-iotests.sh
+# x86's q35 named by a test that only needs some machine (nbd-in-qcow2-chain)
+# is virt here; no -machine at all is virt too
+args=() next= named=
 for a in "\$@"; do
-    case \$a in -M|-machine|-M?*|-machine=*) exec '$build/qemu/qemu-system-aarch64' "\$@" ;; esac
+    if [ -n "\$next" ] && [ "\$a" = q35 ]; then
+        a=virt
+    fi
+    next=
+    case \$a in -M|-machine) next=1 named=1 ;; -M?*|-machine=*) named=1 ;; esac
+    args+=("\$a")
 done
-exec '$build/qemu/qemu-system-aarch64' -machine virt \\
-    -global virtio-blk-pci.romfile= -global virtio-net-pci.romfile= "\$@"
+[ -n "\$named" ] || args=(-machine virt "\${args[@]}")
+exec '$build/qemu/qemu-system-aarch64' \\
+    -global virtio-blk-pci.romfile= -global virtio-net-pci.romfile= "\${args[@]}"
 WRAPPER
 chmod 755 "$wrapper"
 run_check() {
