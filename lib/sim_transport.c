@@ -38,7 +38,10 @@
 _Static_assert(SIM_PCI_PIO_SIZE == SEL4_USERVM_PIO_SIZE, "one PIO window");
 _Static_assert(SIM_PAGE_SIZE == SEL4_USERVM_PAGE_SIZE, "one page size");
 
-G_DEFINE_QUARK(sim-transport-error-quark, sim_transport_error)
+GQuark sim_transport_error_quark(void)
+{
+    return g_quark_from_static_string("sim-transport-error-quark");
+}
 
 static const char *const sim_fd_names[SIM_FD_COUNT] = {
     [SIM_FD_IOBUF] = "iobuf memfd",

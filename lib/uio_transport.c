@@ -29,7 +29,10 @@
 _Static_assert(UIO_NAME_MAX <= SEL4_EVENT_BAR_NAME_SIZE,
                "a device name fits the event bar");
 
-G_DEFINE_QUARK(uio-transport-error-quark, uio_transport_error)
+GQuark uio_transport_error_quark(void)
+{
+    return g_quark_from_static_string("uio-transport-error-quark");
+}
 
 /* ---- sysfs ---- */
 

@@ -14,7 +14,10 @@
 
 #define USERVM_FIELDS   5
 
-G_DEFINE_QUARK(sel4-uservm-error-quark, sel4_uservm_error)
+GQuark sel4_uservm_error_quark(void)
+{
+    return g_quark_from_static_string("sel4-uservm-error-quark");
+}
 
 static const char *const field_names[USERVM_FIELDS] = {
     "id", "ram_base", "ram_size", "pci_mmio_base", "pci_mmio_size",

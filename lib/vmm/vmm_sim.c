@@ -19,7 +19,10 @@
 
 #include "vmm_sim_int.h"
 
-G_DEFINE_QUARK(vmm-sim-error-quark, vmm_sim_error)
+GQuark vmm_sim_error_quark(void)
+{
+    return g_quark_from_static_string("vmm-sim-error-quark");
+}
 
 static void config_defaults(VmmSimConfig *c)
 {
