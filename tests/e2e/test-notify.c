@@ -146,6 +146,7 @@ static bool rig_up(Rig *r, const char *dir, const char *loop_opts,
     r->q = (VmmSimQemu) {
         .qemu = qemu, .accel_opts = loop_opts, .args = args,
         .qmp = g_build_filename(dir, "qmp.sock", NULL),
+        .log = g_build_filename(dir, "qemu.log", NULL),
     };
     if (!vmm_sim_qemu_start(&r->q, r->sim, TIMEOUT_MS, &err)) {
         ok(false, "QEMU start (%s): %s", loop_opts, err->message);
@@ -162,11 +163,20 @@ static void rig_down(Rig *r)
         virtio_blk_destroy(&r->blk);
     }
     if (r->q.pid) {
-        vmm_sim_qemu_stop(&r->q, &status, NULL);
+        g_autofree char *log = NULL;
+
+        vmm_sim_qemu_quit(&r->q, TIMEOUT_MS, &status);
         ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-           "QEMU exits cleanly (status 0x%x)", status);
+           "QEMU quits cleanly over QMP (status 0x%x)", status);
+        ok(g_file_get_contents(r->q.log, &log, NULL, NULL) &&
+           !strstr(log, "terminating on signal"),
+           "... without a line that a signal ended it");
+        if (n_fail) {
+            diag_file(r->q.log);
+        }
     }
     g_free((char *)r->q.qmp);
+    g_free((char *)r->q.log);
     if (r->sim) {
         vmm_sim_free(r->sim);
     }

@@ -83,8 +83,6 @@ static bool spawn_qemu(VmmSimQemu *q, VmmSim *sim, const char *dir,
         "local,id=f0,path=%s/share,security_model=none", dir);
     g_autofree char *trace = g_strdup_printf(
         "enable=sel4_*,file=%s", opt_trace ? opt_trace : "");
-    g_autofree char *qmp = g_strdup_printf(
-        "unix:%s/qmp.sock,server=on,wait=off", dir);
     /* namespaces A and B first: QEMU's tap moves to B once it runs */
     g_autofree char *netdev = demo_net_prepare("n0");
     g_autofree char *chardev = demo_console_prepare(dir, "con0");
@@ -98,7 +96,6 @@ static bool spawn_qemu(VmmSimQemu *q, VmmSim *sim, const char *dir,
         "-device", "virtserialport,chardev=con0,name=" DEMO_CONSOLE_PORT,
         "-device", "virtio-9p-pci,fsdev=f0,mount_tag=share",
         "-fsdev", fsdev,
-        "-qmp", qmp,
         /* without --trace the list ends here */
         opt_trace ? "-trace" : NULL, trace,
         NULL,
@@ -107,6 +104,8 @@ static bool spawn_qemu(VmmSimQemu *q, VmmSim *sim, const char *dir,
     q->qemu = opt_qemu;
     q->accel_opts = accel;
     q->args = args;
+    /* (QEMU is asked to quit over it at the end: no signal message) */
+    q->qmp = g_build_filename(dir, "qmp.sock", NULL);
     return vmm_sim_qemu_spawn(q, sim, errp);
 }
 
@@ -282,7 +281,8 @@ static int run(const char *dir)
     }
     print_qemu_counters(dir);
 out:
-    vmm_sim_qemu_stop(&q, NULL, NULL);
+    vmm_sim_qemu_quit(&q, TIMEOUT_MS, NULL);
+    g_free((char *)q.qmp);
     qemu_pid = 0;
     demo_cleanup();
     vmm_sim_free(sim);

@@ -56,8 +56,10 @@ bool vmm_sim_qemu_spawn(VmmSimQemu *q, VmmSim *sim, GError **errp)
         /* the caller may keep signals for a thread of its own: not QEMU */
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        if (q->quiet) {
-            int fd = open("/dev/null", O_WRONLY);
+        if (q->quiet || q->log) {
+            int fd = q->log ? open(q->log, O_WRONLY | O_CREAT | O_APPEND,
+                                   0600)
+                            : open("/dev/null", O_WRONLY);
 
             if (fd >= 0) {
                 dup2(fd, 1);
@@ -127,6 +129,44 @@ void vmm_sim_qemu_stop(VmmSimQemu *q, int *status, struct rusage *ru)
         *status = st;
     }
     q->pid = 0;
+}
+
+void vmm_sim_qemu_quit(VmmSimQemu *q, int timeout_ms, int *status)
+{
+    g_autoptr(GError) err = NULL;
+    gint64 end = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    JsonNode *ret;
+    int st;
+
+    if (q->pid <= 0) {
+        return;
+    }
+    if (!q->qmp_client && q->qmp) {
+        q->qmp_client = qmp_client_connect(q->qmp, timeout_ms, &err);
+    }
+    /* QEMU may close the socket before it answers: the wait says */
+    ret = q->qmp_client ? qmp_client_call(q->qmp_client, "quit", NULL, &err)
+                        : NULL;
+    if (ret) {
+        json_node_unref(ret);
+    }
+    g_clear_pointer(&q->qmp_client, qmp_client_free);
+    while (q->qmp && g_get_monotonic_time() < end) {
+        pid_t r = waitpid(q->pid, &st, WNOHANG);
+
+        if (r == q->pid) {
+            if (status) {
+                *status = st;
+            }
+            q->pid = 0;
+            return;
+        }
+        if (r < 0 && errno != EINTR) {
+            break;
+        }
+        g_usleep(2000);
+    }
+    vmm_sim_qemu_stop(q, status, NULL);
 }
 
 static uint64_t stat_u64(JsonObject *o, const char *name)

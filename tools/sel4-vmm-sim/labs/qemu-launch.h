@@ -29,6 +29,7 @@ typedef struct VmmSimQemu {
     const char *accel_opts;     /* e.g. "loop=uring,poll-us=50"; or NULL */
     const char *const *args;    /* devices etc., NULL-terminated; or NULL */
     bool quiet;                 /* QEMU's stdout and stderr to /dev/null */
+    const char *log;            /* ... or to this file (appended); or NULL */
     /* If set, QEMU's QMP socket (a path): vmm_sim_qemu_accel_stats() */
     const char *qmp;
     pid_t pid;                  /* set by the calls below; 0: not running */
@@ -55,6 +56,13 @@ int64_t vmm_sim_qemu_cpu_us(const VmmSimQemu *q);
  * status and resource usage.  Nothing when it is not running.
  */
 void vmm_sim_qemu_stop(VmmSimQemu *q, int *status, struct rusage *ru);
+/*
+ * The same, asked over QMP (q->qmp must be set): QEMU shuts down as on
+ * SIGTERM but does not print that a signal ended it.  Falls back to
+ * vmm_sim_qemu_stop() when QMP cannot be reached or QEMU has not ended
+ * within @timeout_ms.
+ */
+void vmm_sim_qemu_quit(VmmSimQemu *q, int timeout_ms, int *status);
 
 /*
  * The accelerator's counters (accel/sel4/sel4-stats.c: qom-get
