@@ -82,6 +82,7 @@ static void sel4_shutdown(Notifier *notifier, void *data)
 {
     Sel4State *s = container_of(notifier, Sel4State, shutdown);
 
+    sel4_irqfd_stop(s);
     s->loop_ops->stop(s);
     sel4_stats_trace(s);
 }
@@ -125,7 +126,7 @@ static int sel4_init_machine(AccelState *as, MachineState *ms)
     sel4_ioeventfd_init(s);
     sel4_notify_init(s);
     sel4_vpci_init(s);
-    if (!sel4_loop_start(s, &err)) {
+    if (!sel4_loop_start(s, &err) || !sel4_irqfd_start(s, &err)) {
         error_report_err(err);
         return -EIO;
     }
@@ -308,6 +309,16 @@ static void sel4_set_ioeventfd(Object *obj, bool value, Error **errp)
     SEL4_ACCEL(obj)->ioeventfd = value;
 }
 
+static bool sel4_get_irqfd(Object *obj, Error **errp)
+{
+    return SEL4_ACCEL(obj)->irqfd_on;
+}
+
+static void sel4_set_irqfd(Object *obj, bool value, Error **errp)
+{
+    SEL4_ACCEL(obj)->irqfd_on = value;
+}
+
 static void sel4_accel_instance_init(Object *obj)
 {
     Sel4State *s = SEL4_ACCEL(obj);
@@ -318,6 +329,7 @@ static void sel4_accel_instance_init(Object *obj)
     s->uring_ring = SEL4_URING_AUTO;
     s->batch = SEL4_BATCH_MAX;
     s->ioeventfd = true;
+    s->irqfd_on = true;
     s->notify_suppress_us = 200;
     s->conn = -1;
     s->doorbell_fd = -1;
@@ -397,6 +409,12 @@ static void sel4_accel_class_init(ObjectClass *oc, SEL4_CLASS_DATA *data)
         "answer writes that match a device's ioeventfd (virtio queue "
         "notifies) in the batch, without the BQL or a memory dispatch "
         "(default on)");
+    object_class_property_add_bool(oc, "irqfd", sel4_get_irqfd,
+                                   sel4_set_irqfd);
+    object_class_property_set_description(oc, "irqfd",
+        "take the devices' guest notifiers (the interrupts of IOThreads "
+        "and vhost) on a thread of the accelerator and send them as "
+        "SET_IRQ pulses, without the BQL or the main loop (default on)");
     object_class_property_add(oc, "notify-suppress-us", "uint32",
                               sel4_get_u32, sel4_set_notify_suppress_us,
                               NULL,

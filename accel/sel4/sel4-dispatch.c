@@ -479,28 +479,32 @@ static bool sel4_event_is_pulse(const rpcmsg_t *msg)
            msg->mr2 == RPC_IRQ_PULSE;
 }
 
-void sel4_event_push(Sel4State *s, const rpcmsg_t *msg)
+void sel4_event_queue(Sel4State *s, const rpcmsg_t *msg)
 {
     unsigned i;
 
-    WITH_QEMU_LOCK_GUARD(&s->evt_lock) {
-        if (sel4_event_is_pulse(msg)) {
-            for (i = 0; i < s->n_outbox; i++) {
-                if (!memcmp(&s->outbox[i], msg, sizeof(*msg))) {
-                    sel4_stat_add(s, SEL4_STAT_MSI_MERGED, 1);
-                    return;
-                }
+    QEMU_LOCK_GUARD(&s->evt_lock);
+    if (sel4_event_is_pulse(msg)) {
+        for (i = 0; i < s->n_outbox; i++) {
+            if (!memcmp(&s->outbox[i], msg, sizeof(*msg))) {
+                sel4_stat_add(s, SEL4_STAT_MSI_MERGED, 1);
+                return;
             }
         }
-        if (s->n_outbox == SEL4_OUTBOX_SIZE) {
-            sel4_stat_add(s, SEL4_STAT_EVT_DROPPED, 1);
-            error_report_once("sel4: more than %u events wait for the VMM; "
-                              "dropping", SEL4_OUTBOX_SIZE);
-            return;
-        }
-        s->outbox[s->n_outbox++] = *msg;
-        sel4_stat_max(s, SEL4_STAT_OUTBOX_PEAK, s->n_outbox);
     }
+    if (s->n_outbox == SEL4_OUTBOX_SIZE) {
+        sel4_stat_add(s, SEL4_STAT_EVT_DROPPED, 1);
+        error_report_once("sel4: more than %u events wait for the VMM; "
+                          "dropping", SEL4_OUTBOX_SIZE);
+        return;
+    }
+    s->outbox[s->n_outbox++] = *msg;
+    sel4_stat_max(s, SEL4_STAT_OUTBOX_PEAK, s->n_outbox);
+}
+
+void sel4_event_push(Sel4State *s, const rpcmsg_t *msg)
+{
+    sel4_event_queue(s, msg);
     /* a pass in progress flushes it; otherwise the BH does, coalesced */
     qemu_bh_schedule(s->evt_bh);
 }

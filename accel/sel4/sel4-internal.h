@@ -12,6 +12,7 @@
  *   sel4-loop.c       who waits for the doorbell: thread, aio, uring
  *   sel4-ioeventfd.c  the ioeventfds QEMU registers: the notify fast path
  *   sel4-notify.c     guest notifies off while a queue has requests in flight
+ *   sel4-irqfd.c      the devices' guest notifiers: the interrupt fast path
  */
 #ifndef ACCEL_SEL4_INTERNAL_H
 #define ACCEL_SEL4_INTERNAL_H
@@ -98,6 +99,8 @@ typedef enum Sel4Counter {
     SEL4_STAT_NOTIFY_SUPPRESSED,    /* windows with guest notifies off */
     SEL4_STAT_NOTIFY_POLLED,        /* requests found with notifies off */
     SEL4_STAT_NOTIFY_STALLED,       /* windows closed: nothing completed */
+    /* the interrupt fast path */
+    SEL4_STAT_IRQFD,                /* irqfd signals turned into pulses */
     /* errors by kind (Sel4Error): SEL4_STAT_ERRORS + kind */
     SEL4_STAT_ERRORS,
 } Sel4Counter;
@@ -164,6 +167,7 @@ typedef struct Sel4Ioeventfd {
 } Sel4Ioeventfd;
 
 typedef struct Sel4IoeventfdTable Sel4IoeventfdTable;
+typedef struct Sel4Irqfd Sel4Irqfd;
 typedef struct Sel4State Sel4State;
 
 /* Who waits for the doorbell (sel4-loop.c): one engine, chosen at start. */
@@ -192,6 +196,7 @@ typedef struct Sel4State {
     uint32_t batch;
     uint32_t poll_us;
     bool ioeventfd;             /* the notify fast path */
+    bool irqfd_on;              /* the interrupt fast path */
     uint32_t notify_suppress_us;    /* 0: off */
     char *fault_kill;           /* x-fault-kill (sel4-fault.c) */
     int fault_point;            /* VsoFaultPoint */
@@ -266,6 +271,9 @@ typedef struct Sel4State {
     MemoryListener ioeventfd_listener;
     Sel4IoeventfdTable *ioeventfds;
 
+    /* irqfd (sel4-irqfd.c): its routes, slots, ring and thread */
+    Sel4Irqfd *irqfd;
+
     /* notify suppression (sel4-notify.c), BQL */
     Notifier notify_poll;
     QEMUTimer *notify_timer;    /* the wake-up without io_uring */
@@ -306,6 +314,8 @@ bool sel4_serve(Sel4State *s, unsigned batch);
 bool sel4_serve_one_unlocked(Sel4State *s);
 /* Queue an event; it goes out with the current pass or from a BH. */
 void sel4_event_push(Sel4State *s, const rpcmsg_t *msg);
+/* Queue an event for a pass of the caller's own, which flushes (no BH). */
+void sel4_event_queue(Sel4State *s, const rpcmsg_t *msg);
 /* Publish what fits in devevt; true when something was published. */
 bool sel4_events_flush(Sel4State *s);
 
@@ -364,6 +374,9 @@ void sel4_notify_init(Sel4State *s);
 bool sel4_vdev_in_main_loop(VirtIODevice *vdev);
 /* @io's ioeventfd goes away: give its queue back with notifies on (BQL). */
 void sel4_notify_release(Sel4State *s, Sel4Ioeventfd *io);
+/* sel4-irqfd.c: with irqfd=on, the thread; system/accel-irq.h's routes */
+bool sel4_irqfd_start(Sel4State *s, Error **errp);
+void sel4_irqfd_stop(Sel4State *s);
 /* sel4-fault.c: x-fault-kill=QUEUE.POINT[:N] (tests) */
 bool sel4_fault_check(const char *spec, Error **errp);
 /* After attaching: hook the named queue (nothing without the option). */

@@ -106,6 +106,10 @@ static const Sel4StatDesc sel4_stat_desc[SEL4_VALUES] = {
                                    "guest notifies turned on again because "
                                    "nothing completed for "
                                    "notify-suppress-us" },
+    [SEL4_STAT_IRQFD] = { "interrupts-fast", false,
+                          "guest-notifier signals taken by the irqfd "
+                          "thread and sent as SET_IRQ pulses (no BQL, no "
+                          "main loop)" },
     ERR(BAD_OP, "bad-op", "requests with an unknown opcode"),
     ERR(BAD_LEN, "bad-len", "MMIO requests of length not 1, 2, 4 or 8"),
     ERR(BAD_AS, "bad-as", "requests with an impossible address space"),
@@ -122,7 +126,7 @@ static const Sel4StatDesc sel4_stat_desc[SEL4_VALUES] = {
         "(resynchronised to its marker, events kept)"),
     ERR(RING, "ring", "failed rings of the VMM's doorbell"),
     ERR(UIO_IRQ, "uio-irq", "failed UIO interrupt acknowledgements"),
-    ERR(URING, "uring", "failed io_uring doorbell waits"),
+    ERR(URING, "uring", "failed io_uring doorbell and irqfd waits"),
     ERR(TOO_MANY_PCIDEV, "too-many-pcidev", "PCI devices beyond the 32 "
         "the protocol numbers (not registered)"),
     ERR(REQ_DROPPED, "req-dropped", "passes that dropped request entries "

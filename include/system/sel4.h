@@ -45,4 +45,19 @@ int sel4_pci_index(PCIDevice *dev);
 void sel4_set_intx(unsigned n, bool level);
 void sel4_send_msi(uint64_t address, uint32_t data);
 
+/*
+ * The accelerator's irqfd (accel/sel4/sel4-irqfd.c), reached through
+ * system/accel-irq.h as KVM's and MSHV's are: an MSI route per vector
+ * (virq: its index), eventfds signalling a route.  Stubs for targets
+ * without the accelerator: accel/stubs/sel4-stub.c.
+ */
+extern bool sel4_msi_via_irqfd_allowed;
+#define sel4_msi_via_irqfd_enabled() (sel4_msi_via_irqfd_allowed)
+int sel4_irqchip_add_msi_route(int vector, PCIDevice *dev);
+int sel4_irqchip_update_msi_route(int virq, MSIMessage msg, PCIDevice *dev);
+void sel4_irqchip_release_virq(int virq);
+int sel4_irqchip_add_irqfd_notifier_gsi(EventNotifier *n, EventNotifier *rn,
+                                        int virq);
+int sel4_irqchip_remove_irqfd_notifier_gsi(EventNotifier *n, int virq);
+
 #endif

@@ -297,8 +297,9 @@ bool virtio_pci_negotiate(VirtioPci *d, uint64_t wanted, GError **errp)
 
 /* ---- interrupts ---- */
 
-static bool msix_entry(VirtioPci *d, uint64_t table, unsigned vec,
-                       unsigned spi, GError **errp)
+/* MSI-X table entry @vec: message address and data (the SPI) */
+static bool msix_aim(VirtioPci *d, uint64_t table, unsigned vec,
+                     unsigned spi, GError **errp)
 {
     const VmmSimConfig *cfg = vmm_sim_config(d->sim);
     uint64_t e = table + 16 * vec;
@@ -310,22 +311,88 @@ static bool msix_entry(VirtioPci *d, uint64_t table, unsigned vec,
                               (cfg->gicv2m_base + VMM_SIM_GICV2M_SETSPI) >> 32,
                               errp) &&
            vmm_sim_mmio_write(d->sim, VCPU_SLOT, AS_GLOBAL, e + 8, 4, spi,
-                              errp) &&
-           vmm_sim_mmio_write(d->sim, VCPU_SLOT, AS_GLOBAL, e + 12, 4, 0,
                               errp);
+}
+
+/* ... and its vector control word: bit 0 masks it */
+static bool msix_control(VirtioPci *d, uint64_t table, unsigned vec,
+                         bool masked, GError **errp)
+{
+    return vmm_sim_mmio_write(d->sim, VCPU_SLOT, AS_GLOBAL,
+                              table + 16 * vec + 12, 4, masked, errp);
+}
+
+static bool msix_entry(VirtioPci *d, uint64_t table, unsigned vec,
+                       unsigned spi, GError **errp)
+{
+    return msix_aim(d, table, vec, spi, errp) &&
+           msix_control(d, table, vec, false, errp);
+}
+
+static bool msix_ready(VirtioPci *d, GError **errp)
+{
+    if (!d->msix) {
+        return fail(errp, d, "MSI-X is not in use");
+    }
+    return true;
+}
+
+bool virtio_pci_msix_mask(VirtioPci *d, unsigned vec, bool masked,
+                          GError **errp)
+{
+    return msix_ready(d, errp) &&
+           msix_control(d, d->msix_table, vec, masked, errp);
+}
+
+bool virtio_pci_msix_route(VirtioPci *d, unsigned vec, unsigned spi,
+                           GError **errp)
+{
+    return msix_ready(d, errp) && msix_aim(d, d->msix_table, vec, spi, errp);
+}
+
+bool virtio_pci_msix_pending(VirtioPci *d, unsigned vec, bool *pending,
+                             GError **errp)
+{
+    uint64_t bits = 0;
+
+    if (!msix_ready(d, errp) ||
+        !vmm_sim_mmio_read(d->sim, VCPU_SLOT, AS_GLOBAL,
+                           d->msix_pba + vec / 64 * 8, 8, &bits, errp)) {
+        return false;
+    }
+    *pending = bits >> (vec % 64) & 1;
+    return true;
+}
+
+bool virtio_pci_queue_vector(VirtioPci *d, unsigned q, unsigned vec,
+                             GError **errp)
+{
+    uint64_t got = 0;
+
+    if (!msix_ready(d, errp) ||
+        !virtio_pci_common_write(d, CC_Q_SELECT, 2, q, errp) ||
+        !virtio_pci_common_write(d, CC_Q_MSIX, 2, vec, errp) ||
+        !virtio_pci_common_read(d, CC_Q_MSIX, 2, &got, errp)) {
+        return false;
+    }
+    if (got != vec) {
+        return fail(errp, d, "the device refused the queue's new vector");
+    }
+    return true;
 }
 
 bool virtio_pci_setup_irqs(VirtioPci *d, unsigned spi_base, bool use_msix,
                            GError **errp)
 {
-    uint64_t ctrl = 0, tbl = 0, vec = 0, table;
+    uint64_t ctrl = 0, tbl = 0, pba = 0, vec = 0, table;
 
     d->msix = false;
     if (!use_msix || !d->msix_cap) {
         return true;            /* INTx n */
     }
     if (!cfg_rd(d, d->msix_cap + 2, 2, &ctrl, errp) ||
-        !cfg_rd(d, d->msix_cap + 4, 4, &tbl, errp)) {
+        !cfg_rd(d, d->msix_cap + 4, 4, &tbl, errp) ||
+        !cfg_rd(d, d->msix_cap + 8, 4, &pba, errp)) {
         return false;
     }
     if ((ctrl & 0x7ff) + 1 < 2) {
@@ -343,6 +410,8 @@ bool virtio_pci_setup_irqs(VirtioPci *d, unsigned spi_base, bool use_msix,
         return fail(errp, d, "the device refused MSI-X vector 0");
     }
     d->msix = true;
+    d->msix_table = table;
+    d->msix_pba = d->bar[pba & 7] + (pba & ~UINT64_C(7));
     d->spi_config = spi_base;
     d->spi_queues = spi_base + 1;
     d->irqs_seen = vmm_sim_irq_count(d->sim, d->spi_queues);

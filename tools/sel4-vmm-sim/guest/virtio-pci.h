@@ -47,6 +47,7 @@ typedef struct VirtioPci {
     uint64_t common, isr, device_cfg, notify;   /* guest-physical */
     uint32_t notify_mult;
     unsigned msix_cap;          /* 0: no MSI-X */
+    uint64_t msix_table, msix_pba;  /* guest-physical, once set up */
     uint64_t features;          /* negotiated */
     bool msix;                  /* vectors in use (else INTx) */
     unsigned spi_config, spi_queues;
@@ -71,6 +72,22 @@ bool virtio_pci_negotiate(VirtioPci *d, uint64_t wanted, GError **errp);
  */
 bool virtio_pci_setup_irqs(VirtioPci *d, unsigned spi_base, bool use_msix,
                            GError **errp);
+/*
+ * MSI-X by hand, for tests of the device's interrupt routes (the entries
+ * of virtio_pci_setup_irqs()): mask or unmask vector @vec (its vector
+ * control word), aim it at @spi (address and data; the mask is left as
+ * it is), read its pending bit, and put queue @q on vector @vec (after
+ * DRIVER_OK too, as a guest may).
+ */
+bool virtio_pci_msix_mask(VirtioPci *d, unsigned vec, bool masked,
+                          GError **errp);
+bool virtio_pci_msix_route(VirtioPci *d, unsigned vec, unsigned spi,
+                           GError **errp);
+bool virtio_pci_msix_pending(VirtioPci *d, unsigned vec, bool *pending,
+                             GError **errp);
+bool virtio_pci_queue_vector(VirtioPci *d, unsigned q, unsigned vec,
+                             GError **errp);
+
 /* Queue @index with at most @max_size entries, on vector 1. */
 bool virtio_pci_setup_queue(VirtioPci *d, Virtq *vq, unsigned index,
                             uint16_t max_size, GError **errp);
