@@ -18,6 +18,7 @@ seL4 accelerator
 M: sel4-qemu-uring authors <sel4-qemu-uring@invalid>
 S: Maintained
 F: accel/sel4/
+F: accel/stubs/sel4-stub.c
 F: include/system/sel4.h
 F: include/system/sel4-compat.h
 F: include/sel4/

@@ -283,7 +283,6 @@ static void masked_request(Rig *r, bool read_pba, unsigned spi,
     }
     ok(reap_polling(r, 1) == 1, "%s: with vector 1 masked, a request "
        "completes (seen in the used ring)", what);
-    /* the IOThread signalled the eventfd before it published the entry */
     ok(pulses(r, spi) == spi0, "... and no pulse came for it");
     if (read_pba) {
         ok(pba_pending(r, &err), "... the PBA shows vector 1 pending%s%s",

@@ -367,7 +367,7 @@ static void check_options(QmpClient *qmp)
     static const char *const documented[] = {
         "transport", "socket", "uio-iobuf", "uio-ram", "uservm",
         "x-uio-root", "loop", "x-uring-ring", "batch", "poll-us",
-        "ioeventfd", "notify-suppress-us",
+        "ioeventfd", "irqfd", "notify-suppress-us",
     };
     g_autoptr(GError) err = NULL;
     g_autoptr(JsonNode) props = qmp_client_call(qmp, "qom-list-properties",
