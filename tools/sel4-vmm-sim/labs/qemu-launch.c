@@ -74,21 +74,57 @@ bool vmm_sim_qemu_spawn(VmmSimQemu *q, VmmSim *sim, GError **errp)
     return true;
 }
 
+/* Whether QEMU has exited, reaped and said in @errp (before it was up). */
+static bool qemu_exited(VmmSimQemu *q, const char *before, GError **errp)
+{
+    int st;
+
+    if (waitpid(q->pid, &st, WNOHANG) != q->pid) {
+        return false;
+    }
+    q->pid = 0;
+    g_set_error(errp, VMM_SIM_ERROR, VMM_SIM_ERROR_NOT_STARTED,
+                "QEMU %s %d before %s%s%s",
+                WIFEXITED(st) ? "exited with status" : "was killed by signal",
+                WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), before,
+                q->log ? "; its output is in " : "", q->log ? q->log : "");
+    return true;
+}
+
+/* a wait for QEMU, cut short when it exits: slices of this many ms */
+#define START_SLICE_MS  100
+
 bool vmm_sim_qemu_start(VmmSimQemu *q, VmmSim *sim, int timeout_ms,
                         GError **errp)
 {
+    gint64 end = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    GError *err = NULL;
+
     if (!vmm_sim_qemu_spawn(q, sim, errp)) {
         return false;
     }
-    if (!vmm_sim_accept(sim, timeout_ms, errp)) {
-        vmm_sim_qemu_stop(q, NULL, NULL);
-        return false;
+    while (!vmm_sim_accept(sim, START_SLICE_MS, &err)) {
+        if (!g_error_matches(err, VMM_SIM_ERROR, VMM_SIM_ERROR_TIMEOUT) ||
+            g_get_monotonic_time() >= end) {
+            g_propagate_error(errp, err);
+            vmm_sim_qemu_stop(q, NULL, NULL);
+            return false;
+        }
+        g_clear_error(&err);
+        if (qemu_exited(q, "it connected", errp)) {
+            return false;
+        }
     }
-    if (!vmm_sim_wait_started(sim, timeout_ms)) {
-        g_set_error(errp, VMM_SIM_ERROR, VMM_SIM_ERROR_NOT_STARTED,
-                    "QEMU sent no START_VM within %d ms", timeout_ms);
-        vmm_sim_qemu_stop(q, NULL, NULL);
-        return false;
+    while (!vmm_sim_wait_started(sim, START_SLICE_MS)) {
+        if (qemu_exited(q, "it sent START_VM", errp)) {
+            return false;
+        }
+        if (g_get_monotonic_time() >= end) {
+            g_set_error(errp, VMM_SIM_ERROR, VMM_SIM_ERROR_NOT_STARTED,
+                        "QEMU sent no START_VM within %d ms", timeout_ms);
+            vmm_sim_qemu_stop(q, NULL, NULL);
+            return false;
+        }
     }
     return true;
 }

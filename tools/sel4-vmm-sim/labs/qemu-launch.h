@@ -39,8 +39,9 @@ typedef struct VmmSimQemu {
 /* Fork and exec QEMU for @sim's socket; q->pid is set.  No waiting. */
 bool vmm_sim_qemu_spawn(VmmSimQemu *q, VmmSim *sim, GError **errp);
 /*
- * Spawn, accept its connection and wait for START_VM, each within
- * @timeout_ms.  On failure QEMU is stopped again.
+ * Spawn, accept its connection and wait for START_VM, within @timeout_ms;
+ * a QEMU that exits meanwhile ends the wait at once (the error says how,
+ * and where its output is).  On failure QEMU is stopped again.
  */
 bool vmm_sim_qemu_start(VmmSimQemu *q, VmmSim *sim, int timeout_ms,
                         GError **errp);
