@@ -238,10 +238,44 @@ fail:
     return -1;
 }
 
+/* Whether @st at @path is refused as a socket path (@errp says why). */
+static bool socket_path_refused(const char *path, const struct stat *st,
+                                bool root_ok, GError **errp)
+{
+    if (S_ISLNK(st->st_mode)) {
+        g_set_error(errp, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_FAILED,
+                    SIM_ERR_PREFIX "'%s' is a symbolic link: refused (give "
+                    "the socket's own path)", path);
+        return true;
+    }
+    if (st->st_uid != geteuid() && !(root_ok && st->st_uid == 0)) {
+        g_set_error(errp, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_FAILED,
+                    SIM_ERR_PREFIX "'%s' belongs to uid %u, not to us (uid "
+                    "%u)%s: refused", path, (unsigned)st->st_uid,
+                    (unsigned)geteuid(), root_ok ? " or root" : "");
+        return true;
+    }
+    return false;
+}
+
+bool sim_transport_check_socket(const char *path, GError **errp)
+{
+    struct stat st;
+
+    return lstat(path, &st) < 0 ||
+           !socket_path_refused(path, &st, true, errp);
+}
+
 int sim_transport_listen(const char *path, GError **errp)
+{
+    return sim_transport_listen_group(path, (gid_t)-1, errp);
+}
+
+int sim_transport_listen_group(const char *path, gid_t group, GError **errp)
 {
     struct sockaddr_un sun, tmp_sun;
     struct stat st;
+    const char *bound;
     char *tmp;
     int fd;
 
@@ -251,6 +285,9 @@ int sim_transport_listen(const char *path, GError **errp)
     if (lstat(path, &st) == 0) {
         int probe;
 
+        if (socket_path_refused(path, &st, false, errp)) {
+            return -1;
+        }
         if (!S_ISSOCK(st.st_mode)) {
             g_set_error(errp, SIM_TRANSPORT_ERROR, SIM_TRANSPORT_ERROR_FAILED,
                         SIM_ERR_PREFIX "'%s' exists and is not a socket",
@@ -300,8 +337,16 @@ int sim_transport_listen(const char *path, GError **errp)
     if (tmp && lstat(tmp, &st) == 0 && S_ISSOCK(st.st_mode)) {
         unlink(tmp);            /* left by a killed run with our pid */
     }
+    /*
+     * The mode is set on the bound name before anyone can connect: under
+     * @tmp before the rename, or on @path before listen() (a connect to a
+     * socket that does not listen yet is refused).
+     */
+    bound = tmp ? tmp : path;
     if (bind(fd, (struct sockaddr *)(tmp ? &tmp_sun : &sun),
              sizeof(sun)) < 0 ||
+        (group != (gid_t)-1 && chown(bound, (uid_t)-1, group) < 0) ||
+        chmod(bound, group != (gid_t)-1 ? 0660 : 0600) < 0 ||
         listen(fd, 1) < 0 || (tmp && rename(tmp, path) < 0)) {
         int err = errno;
 
@@ -683,7 +728,8 @@ static int connect_vmm(const char *path, gint64 deadline, int timeout_ms,
     struct sockaddr_un sun;
     int sock;
 
-    if (!sun_path_fill(&sun, path, errp)) {
+    if (!sun_path_fill(&sun, path, errp) ||
+        !sim_transport_check_socket(path, errp)) {
         return -1;
     }
     sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

@@ -198,6 +198,9 @@ overlay() {
 # looks only at the arm64 multiarch .pc files.
 CROSS_PREFIX=
 CROSS_FLAGS=()
+# -sandbox (QEMU's seccomp filter, which contrib/systemd's start script
+# passes); the arm64 build has no arm64 libseccomp-dev to link against
+SECCOMP_FLAG=--enable-seccomp
 case ${SEL4_QEMU_CROSS:-} in
     '') ;;
     arm64)
@@ -211,7 +214,8 @@ case ${SEL4_QEMU_CROSS:-} in
             die "no arm64 libfdt.so.1: run scripts/install-deps.sh --arch arm64"
         mkdir -p "$BUILD_ROOT/cross-lib"
         ln -sfn /usr/lib/aarch64-linux-gnu/libfdt.so.1 "$BUILD_ROOT/cross-lib/libfdt.so"
-        CROSS_FLAGS=(--extra-ldflags="-L$BUILD_ROOT/cross-lib") ;;
+        CROSS_FLAGS=(--extra-ldflags="-L$BUILD_ROOT/cross-lib")
+        SECCOMP_FLAG=--disable-seccomp ;;
     *) die "SEL4_QEMU_CROSS=$SEL4_QEMU_CROSS: only arm64 is supported" ;;
 esac
 
@@ -299,6 +303,7 @@ CONFIGURE_FLAGS=(
     --without-default-devices
     --with-devices-aarch64=$DEVICES_NAME
     --enable-linux-io-uring --enable-linux-aio --enable-virtfs
+    "$SECCOMP_FLAG"
     --disable-docs --disable-user --disable-rust --disable-werror
     --disable-install-blobs --disable-download
     --disable-gtk --disable-sdl --disable-vnc --disable-opengl

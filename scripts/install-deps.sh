@@ -25,6 +25,7 @@ PKGS=(
     libglib2.0-dev libjson-glib-dev liburing-dev libaio-dev
     libpixman-1-dev zlib1g-dev libfdt-dev device-tree-compiler flex bison
     python3-venv libattr1-dev libcap-ng-dev bzip2 xz-utils dpkg-dev
+    libseccomp-dev   # QEMU's -sandbox (the systemd units use it)
     fio iperf3 gnuplot-nox iproute2 jq systemd
     kmod cpio   # the Linux guest's initramfs (tests/linux-guest/make-image.sh)
 )

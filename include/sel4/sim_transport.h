@@ -87,6 +87,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <glib.h>
 
 #include "sel4/event_bar.h"
@@ -199,12 +200,24 @@ int sim_transport_create_fds_with_ram(const SimHello *hello, int ram_fd,
                                       int fds[SIM_FD_COUNT], GError **errp);
 
 /*
- * Listen on @path (a stale socket file is unlinked first; anything else
- * at @path is an error), backlog 1, CLOEXEC.  @path appears only once it
- * accepts connections (bound as "@path.<pid>", then renamed), so a peer
- * may connect as soon as it sees the file.  Returns the fd or -1.
+ * Listen on @path, backlog 1, CLOEXEC.  The socket is created 0600, or
+ * 0660 and of group @group when @group is not (gid_t)-1.  What is at
+ * @path already: a stale socket of ours is unlinked; a live one, a
+ * symbolic link, anything of another user or anything not a socket is
+ * refused with an error saying which.  @path appears only once it
+ * accepts connections (bound as "@path.<pid>", its mode set, then
+ * renamed), so a peer may connect as soon as it sees the file, and never
+ * sees it with other permissions.  Returns the fd or -1.
  */
+int sim_transport_listen_group(const char *path, gid_t group, GError **errp);
+/* The same, 0600. */
 int sim_transport_listen(const char *path, GError **errp);
+/*
+ * Whether @path may be trusted as a socket to connect to: if it exists,
+ * it is not a symbolic link and belongs to us or to root.  False with
+ * @errp set (naming the path and what is wrong) otherwise.
+ */
+bool sim_transport_check_socket(const char *path, GError **errp);
 /* Accept one device side (CLOEXEC, blocking).  Returns the fd or -1. */
 int sim_transport_accept(int listen_fd, GError **errp);
 /*

@@ -89,7 +89,8 @@ typedef void VmmSimIrqFn(void *opaque, unsigned irq, unsigned op);
  * required.
  */
 typedef struct VmmSimConfig {
-    const char *socket_path;
+    const char *socket_path;    /* created 0600 ... */
+    const char *socket_group;   /* ... or 0660 and of this group */
     uint32_t vmid;
     uint64_t ram_base;
     uint64_t ram_size;

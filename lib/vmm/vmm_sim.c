@@ -11,6 +11,7 @@
  * blocked "vCPU" at a time, so a ring of its own would buy nothing.
  */
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
@@ -70,6 +71,7 @@ void vmm_sim_state_init(VmmSim *sim, const VmmSimConfig *cfg)
 
 VmmSim *vmm_sim_new(const VmmSimConfig *cfg, GError **errp)
 {
+    gid_t group = (gid_t)-1;
     VmmSim *sim;
     unsigned i;
 
@@ -117,7 +119,19 @@ VmmSim *vmm_sim_new(const VmmSimConfig *cfg, GError **errp)
         vso_queue_init(&q, &sim->rpc.iobuf->queues[i], NULL, "boot");
         vso_queue_reset(&q);
     }
-    sim->listen_fd = sim_transport_listen(sim->socket_path, errp);
+    if (cfg->socket_group) {
+        struct group *g = getgrnam(cfg->socket_group);
+
+        if (!g) {
+            g_set_error(errp, VMM_SIM_ERROR, VMM_SIM_ERROR_INVALID,
+                        "vmm-sim: socket group '%s': no such group",
+                        cfg->socket_group);
+            goto fail;
+        }
+        group = g->gr_gid;
+    }
+    sim->listen_fd = sim_transport_listen_group(sim->socket_path, group,
+                                                errp);
     if (sim->listen_fd < 0) {
         goto fail;
     }

@@ -6,7 +6,7 @@
  * Copyright (c) 2026 The sel4-qemu-uring authors
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
- * usage: test-systemd-unit QEMU_BINARY SOURCE_ROOT
+ * usage: test-systemd-unit QEMU_BINARY SOURCE_ROOT [SEL4_VMM_DEMO]
  * (exit 77 when QEMU_BINARY is empty or missing; TAP-style output).
  *
  * There is no systemd running here, so nothing is started as a unit:
@@ -21,15 +21,25 @@
  * set (under the temporary root) and runs that command line with a
  * NAME.conf for the simulated VMM: QEMU attaches and registers the
  * configured devices, answers config reads, and its QMP socket is where
- * the docs say, named after the instance.  The start script's refusals
- * (unknown key, missing conf, another accelerator, a bad name) exit 2
- * with a message.
+ * the docs say, named after the instance, the user's alone (or also
+ * QMP_GROUP's).  The start script's refusals (unknown key, missing conf,
+ * another accelerator, a bad name, a QMP socket path that is a symlink
+ * or another user's) exit 2 with a message.
+ *
+ * The sandbox: systemd-analyze security --offline scores each unit's
+ * exposure at 3.0 or less (and a unit without the hardening above it, so
+ * the parse can fail), and sel4-vmm-demo runs its five devices' workloads
+ * against a QEMU with the arguments the start script adds, QEMU's own
+ * -sandbox among them.  What is not covered here, for want of systemd as
+ * PID 1: the unit's own restrictions (User=, the capability set, the
+ * system-call filter) around a running QEMU.
  */
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <glib.h>
@@ -42,6 +52,7 @@
 #define TIMEOUT_MS      20000
 
 static const char *srcdir;
+static const char *demo;
 static char *tmpdir, *root;
 
 /* Run @cmd (a shell command line); its wait status, output in @out. */
@@ -141,6 +152,47 @@ static void test_verify(const char *qemu_bin)
 }
 
 /* ExecStart of the installed template for @inst, argv[0] in the root. */
+/* The exposure systemd-analyze security gives unit file @path, or -1. */
+static double exposure(const char *path, char **out)
+{
+    g_autofree char *cmd = g_strdup_printf(
+        "systemd-analyze security --offline=true '%s' 2>&1", path);
+    const char *at;
+
+    sh(cmd, out);
+    at = strstr(*out, "Overall exposure level for ");
+    at = at ? strstr(at, ": ") : NULL;
+    return at ? g_ascii_strtod(at + 2, NULL) : -1;
+}
+
+static void test_security(void)
+{
+    static const char *const units[] = {
+        "qemu-virtio.service", "qemu-virtio@.service",
+    };
+    g_autofree char *bare = g_build_filename(tmpdir, "bare.service", NULL);
+    g_autofree char *out = NULL;
+    double e;
+
+    for (unsigned i = 0; i < G_N_ELEMENTS(units); i++) {
+        g_autofree char *path = g_build_filename(srcdir, "contrib/systemd",
+                                                 units[i], NULL);
+
+        g_free(out);
+        e = exposure(path, &out);
+        ok(e >= 0 && e <= 3.0, "systemd-analyze security: %s exposure %.1f "
+           "(at most 3.0)", units[i], e);
+        if (e < 0 || e > 3.0) {
+            diag(out);
+        }
+    }
+    g_assert(g_file_set_contents(bare, "[Service]\nExecStart=/bin/true\n",
+                                 -1, NULL));
+    g_free(out);
+    e = exposure(bare, &out);
+    ok(e > 3.0, "... where a unit without the hardening scores %.1f", e);
+}
+
 static char **exec_start(const char *inst)
 {
     g_autofree char *unit = g_build_filename(
@@ -233,12 +285,63 @@ static void test_run(void)
        "QMP at $RUNTIME_DIRECTORY/qmp.sock: query-name says vm1: %s",
        err ? err->message : "ok");
     g_clear_error(&err);
+    {
+        struct stat st = { 0 };
+        bool found = lstat(qsock, &st) == 0;
+
+        ok(found && S_ISSOCK(st.st_mode) && st.st_uid == geteuid() &&
+           !(st.st_mode & 0077), "the QMP socket is the user's alone "
+           "(mode 0%o)", (unsigned)(st.st_mode & 07777));
+    }
     r = qmp && qmp_client_qom_get_u64(qmp, "/machine/accel",
                                       "stats-requests-read", &reads, &err);
     ok(r && reads == 2, "qom-get /machine/accel stats-requests-read: %" PRIu64
        ": %s", reads, err ? err->message : "ok");
     g_clear_pointer(&qmp, qmp_client_free);
     harness_stop_qemu(pid, 0, log);     /* systemctl stop: SIGTERM, 0 */
+    vmm_sim_free(sim);
+}
+
+/* QMP_GROUP: the socket also its group's. */
+static void test_qmp_group(void)
+{
+    g_autofree char *sock = g_build_filename(tmpdir, "vmm-g.sock", NULL);
+    VmmSimConfig cfg = { .socket_path = sock };
+    g_autoptr(GError) err = NULL;
+    VmmSim *sim = vmm_sim_new(&cfg, &err);
+    g_autofree char *conf = g_strdup_printf("%s/etc/qemu-virtio/g.conf",
+                                            root);
+    g_autofree char *rundir = g_build_filename(root, "run/qemu-virtio/g",
+                                               NULL);
+    g_autofree char *qsock = g_build_filename(rundir, "qmp.sock", NULL);
+    g_autofree char *log = g_build_filename(tmpdir, "qemu-g.log", NULL);
+    g_autofree char *text = g_strdup_printf(
+        "QEMU=%s/usr/local/bin/qemu-system-aarch64\n"
+        "ACCEL=sel4,transport=sim,socket=%s\n"
+        "QMP_GROUP=daemon\n", root, sock);
+    g_auto(GStrv) argv = exec_start("g");
+    gint64 end = g_get_monotonic_time() + TIMEOUT_MS * 1000;
+    struct stat st = { 0 };
+    pid_t pid;
+
+    g_assert(g_file_set_contents(conf, text, -1, NULL));
+    g_assert(g_mkdir_with_parents(rundir, 0750) == 0);
+    g_setenv("RUNTIME_DIRECTORY", rundir, true);
+    g_assert(sim);
+    pid = spawn_qemu_argv((const char *const *)argv, log);
+    if (vmm_sim_accept(sim, TIMEOUT_MS, &err) &&
+        vmm_sim_wait_started(sim, TIMEOUT_MS)) {
+        /* -qmp is listening before the machine starts */
+        while (lstat(qsock, &st) < 0 && g_get_monotonic_time() < end) {
+            g_usleep(1000);
+        }
+    }
+    ok(S_ISSOCK(st.st_mode) && st.st_gid == 1 &&
+       (st.st_mode & 0060) == 0060 && !(st.st_mode & 0007),
+       "QMP_GROUP=daemon: the QMP socket is the user's and group daemon's "
+       "(gid %u, mode 0%o)", (unsigned)st.st_gid,
+       (unsigned)(st.st_mode & 07777));
+    harness_stop_qemu(pid, 0, log);
     vmm_sim_free(sim);
 }
 
@@ -270,6 +373,22 @@ static void test_refusals(void)
     refuse("t", "ACCEL=tcg\n", "ACCEL must be sel4");
     refuse("m", "ARGS=-device virtio-rng-pci\n", "ACCEL= is missing");
     refuse("../x", NULL, "bad instance name");
+    /* what QEMU would replace at the QMP socket's path */
+    {
+        g_autofree char *rd = g_build_filename(root, "run/qemu-virtio/s",
+                                               NULL);
+        g_autofree char *qs = g_build_filename(rd, "qmp.sock", NULL);
+        const char *conf = "QEMU=/bin/true\nACCEL=sel4\n";
+
+        g_assert(g_mkdir_with_parents(rd, 0750) == 0);
+        g_setenv("RUNTIME_DIRECTORY", rd, true);
+        g_assert(symlink("/etc/passwd", qs) == 0);
+        refuse("s", conf, "qmp.sock is a symbolic link: refused");
+        g_unlink(qs);
+        g_assert(g_file_set_contents(qs, "", 0, NULL) && chown(qs, 1, 1) == 0);
+        refuse("s", conf, "qmp.sock belongs to uid 1, not to us");
+        g_unlink(qs);
+    }
     /* --dry-run: the default instance's command line, paths included */
     cmd = g_strdup_printf("printf 'ACCEL=sel4,transport=uio\\n' > "
                           "'%s/etc/qemu-virtio/default.conf' && "
@@ -286,16 +405,63 @@ static void test_refusals(void)
     diag(out);
 }
 
+/*
+ * The arguments the start script adds to every QEMU (the sandbox among
+ * them) around the demo's five devices and their workloads.
+ */
+static void test_demo_sandboxed(void)
+{
+    g_autofree char *cmd = NULL, *out = NULL, *dout = NULL;
+    g_auto(GStrv) lines = NULL;
+    g_autoptr(GString) args = g_string_new(NULL);
+    bool sandbox = false;
+    int st;
+
+    if (!demo || !*demo) {
+        ok(false, "no sel4-vmm-demo given");
+        return;
+    }
+    cmd = g_strdup_printf("printf 'ACCEL=sel4,transport=uio\\n' > "
+                          "'%s/etc/qemu-virtio/d.conf' && "
+                          "'%s/usr/local/libexec/qemu-virtio-start' "
+                          "--dry-run d", root, root);
+    st = sh(cmd, &out);
+    lines = g_strsplit(out, "\n", -1);
+    /* what the demo does not set itself: -name and -sandbox */
+    for (char **l = lines; st == 0 && *l && l[1]; l++) {
+        if (g_str_equal(*l, "-name") || g_str_equal(*l, "-sandbox")) {
+            g_autofree char *a = g_shell_quote(*l);
+            g_autofree char *v = g_shell_quote(l[1]);
+
+            sandbox |= g_str_equal(*l, "-sandbox");
+            g_string_append_printf(args, " --qemu-arg=%s --qemu-arg=%s", a,
+                                   v);
+        }
+    }
+    ok(sandbox, "the start script gives QEMU a -sandbox:%s", args->str);
+    g_free(cmd);
+    cmd = g_strdup_printf("'%s' --qemu '%s'%s", demo, qemu, args->str);
+    st = sh(cmd, &dout);
+    ok(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(dout, "virtio-9p"),
+       "sel4-vmm-demo with them: every device's workload ok (status 0x%x)",
+       st);
+    diag(dout);
+}
+
 int main(int argc, char **argv)
 {
     srcdir = argc > 2 ? argv[2] : ".";
+    demo = argc > 3 ? argv[3] : NULL;
     tmpdir = harness_init(argc > 1 ? argv[1] : "", "systemd-unit");
     if (!tmpdir) {
         return 77;
     }
     root = g_build_filename(tmpdir, "root", NULL);
+    test_security();
     test_verify(qemu);
     test_run();
+    test_qmp_group();
     test_refusals();
+    test_demo_sandboxed();
     return harness_done();
 }

@@ -20,6 +20,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -756,6 +757,71 @@ static void test_listen_path(void)
     g_assert_cmpuint(count_fds(), ==, before);
 }
 
+/* The socket's mode and group; refusals of what another user put there. */
+static void test_listen_perms(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *target = NULL;
+    SimHello got;
+    int fds[SIM_FD_COUNT];
+    struct stat st;
+    TmpSock t;
+    int fd;
+
+    if (geteuid() != 0) {
+        /* chown to another user and group needs root */
+        g_test_skip("not root: cannot make files of another user");
+        return;
+    }
+    tmp_sock_init(&t);
+    fd = sim_transport_listen(t.path, &err);
+    g_assert_no_error(err);
+    g_assert_cmpint(lstat(t.path, &st), ==, 0);
+    g_assert_cmpint(st.st_mode & 07777, ==, 0600);
+    close(fd);
+
+    /* with a group: 0660, that group (1: daemon, in every Debian) */
+    fd = sim_transport_listen_group(t.path, 1, &err);
+    g_assert_no_error(err);
+    g_assert_cmpint(lstat(t.path, &st), ==, 0);
+    g_assert_cmpint(st.st_mode & 07777, ==, 0660);
+    g_assert_cmpint(st.st_gid, ==, 1);
+    close(fd);
+
+    /* another user's socket: neither unlinked nor connected to */
+    g_assert_cmpint(chown(t.path, 1, 1), ==, 0);
+    g_assert_cmpint(sim_transport_listen(t.path, &err), ==, -1);
+    g_test_message("%s", err->message);
+    g_assert_nonnull(strstr(err->message, "belongs to uid 1, not to us"));
+    g_assert_true(g_file_test(t.path, G_FILE_TEST_EXISTS));
+    g_clear_error(&err);
+    g_assert_cmpint(sim_transport_connect(t.path, &got, fds, &err), ==, -1);
+    g_test_message("%s", err->message);
+    g_assert_nonnull(strstr(err->message, "belongs to uid 1, not to us "
+                            "(uid 0) or root: refused"));
+    g_clear_error(&err);
+    g_unlink(t.path);
+
+    /* a symbolic link, even to a socket of ours: left alone, refused */
+    target = g_strconcat(t.path, ".target", NULL);
+    fd = sim_transport_listen(target, &err);
+    g_assert_no_error(err);
+    g_assert_cmpint(symlink(target, t.path), ==, 0);
+    g_assert_cmpint(sim_transport_listen(t.path, &err), ==, -1);
+    g_test_message("%s", err->message);
+    g_assert_nonnull(strstr(err->message, "is a symbolic link: refused"));
+    g_clear_error(&err);
+    g_assert_cmpint(sim_transport_connect(t.path, &got, fds, &err), ==, -1);
+    g_assert_nonnull(strstr(err->message, "is a symbolic link: refused"));
+    g_clear_error(&err);
+    g_assert_cmpint(lstat(t.path, &st), ==, 0);
+    g_assert_true(S_ISLNK(st.st_mode));
+    close(fd);
+    g_unlink(target);
+    g_unlink(t.path);
+    tmp_sock_cleanup(&t);
+}
+
 /* A VMM that accepts and then never sends, or hangs up at once. */
 static void run_silent_vmm(bool hang_up, int code, const char *expect)
 {
@@ -814,6 +880,7 @@ int main(int argc, char **argv)
     g_test_add_func("/sim-transport/peer-gone", test_peer_gone);
     g_test_add_func("/sim-transport/no-listener", test_no_listener);
     g_test_add_func("/sim-transport/listen-path", test_listen_path);
+    g_test_add_func("/sim-transport/listen-perms", test_listen_perms);
     g_test_add_func("/sim-transport/silent-vmm-times-out",
                     test_silent_vmm_times_out);
     g_test_add_func("/sim-transport/vmm-hangs-up-before-hello",

@@ -19,7 +19,9 @@
  * SIGINT/SIGTERM stop QEMU and remove what the demo set up.
  *
  * usage: sel4-vmm-demo --qemu PATH [--loop thread|aio|uring]
- *                      [--trace FILE] [--workdir DIR]
+ *                      [--trace FILE] [--workdir DIR] [--qemu-arg ARG]...
+ * (--qemu-arg: one more argument for QEMU's command line, e.g. the
+ * -sandbox of contrib/systemd's start script)
  */
 #include <pthread.h>
 #include <inttypes.h>
@@ -47,6 +49,7 @@ static char *opt_trace;
 static char *opt_workdir;
 static int opt_soak;
 static char *opt_soak_out;
+static char **opt_qemu_args;
 
 static const GOptionEntry entries[] = {
     { "qemu", 0, 0, G_OPTION_ARG_FILENAME, &opt_qemu,
@@ -63,6 +66,9 @@ static const GOptionEntry entries[] = {
       "SECONDS" },
     { "soak-out", 0, 0, G_OPTION_ARG_FILENAME, &opt_soak_out,
       "--soak: write samples.tsv and soak.png there", "DIR" },
+    { "qemu-arg", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_qemu_args,
+      "one more argument for QEMU (repeat for more), after the demo's own",
+      "ARG" },
     { NULL }
 };
 
@@ -96,14 +102,28 @@ static bool spawn_qemu(VmmSimQemu *q, VmmSim *sim, const char *dir,
         "-device", "virtserialport,chardev=con0,name=" DEMO_CONSOLE_PORT,
         "-device", "virtio-9p-pci,fsdev=f0,mount_tag=share",
         "-fsdev", fsdev,
-        /* without --trace the list ends here */
-        opt_trace ? "-trace" : NULL, trace,
-        NULL,
     };
+    /* the VmmSimQemu keeps pointing at it until QEMU is gone */
+    static GPtrArray *argv;
+    unsigned i;
+
+    g_clear_pointer(&argv, g_ptr_array_unref);
+    argv = g_ptr_array_new_with_free_func(g_free);
+    for (i = 0; i < G_N_ELEMENTS(args); i++) {
+        g_ptr_array_add(argv, g_strdup(args[i]));
+    }
+    if (opt_trace) {
+        g_ptr_array_add(argv, g_strdup("-trace"));
+        g_ptr_array_add(argv, g_strdup(trace));
+    }
+    for (i = 0; opt_qemu_args && opt_qemu_args[i]; i++) {
+        g_ptr_array_add(argv, g_strdup(opt_qemu_args[i]));
+    }
+    g_ptr_array_add(argv, NULL);
 
     q->qemu = opt_qemu;
     q->accel_opts = accel;
-    q->args = args;
+    q->args = (const char *const *)argv->pdata;
     /* (QEMU is asked to quit over it at the end: no signal message) */
     q->qmp = g_build_filename(dir, "qmp.sock", NULL);
     return vmm_sim_qemu_spawn(q, sim, errp);

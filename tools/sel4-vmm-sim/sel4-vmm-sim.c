@@ -29,6 +29,7 @@
 #include "qmp-client.h"
 
 static char *opt_socket;
+static char *opt_socket_group;
 static char *opt_qmp;
 static int opt_timeout = 20;
 static int opt_hold;
@@ -36,8 +37,12 @@ static char **opt_hmp;
 
 static const GOptionEntry entries[] = {
     { "socket", 's', 0, G_OPTION_ARG_FILENAME, &opt_socket,
-      "listen here for QEMU (its -accel sel4,socket=PATH; required)",
-      "PATH" },
+      "listen here for QEMU (its -accel sel4,socket=PATH; required); the "
+      "socket is created 0600, and a symlink or another user's file there "
+      "is refused", "PATH" },
+    { "socket-group", 0, 0, G_OPTION_ARG_STRING, &opt_socket_group,
+      "create the socket 0660 and of this group (QEMU runs as another "
+      "user of it)", "GROUP" },
     { "qmp", 'q', 0, G_OPTION_ARG_FILENAME, &opt_qmp,
       "QEMU's QMP socket: at the end, run the --hmp commands there "
       "(default: info sel4) and print their output", "PATH" },
@@ -137,6 +142,7 @@ int main(int argc, char **argv)
                                "QEMU command only after \"--\"");
     }
     cfg.socket_path = opt_socket;
+    cfg.socket_group = opt_socket_group;
     sim = vmm_sim_new(&cfg, &err);
     if (!sim) {
         fprintf(stderr, "sel4-vmm-sim: %s\n", err->message);
