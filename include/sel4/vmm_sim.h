@@ -153,6 +153,12 @@ typedef struct VmmSimStats {
     uint64_t bad_replies;       /* of which: reply with a changed mr0 */
     uint64_t reconnects;        /* device sides accepted after a death */
     uint64_t reclaimed;         /* ids a dead device side took, unanswered */
+    /* doorbell faults (vmm_sim_set_doorbell_faults()) and their repair */
+    uint64_t doorbells_dropped;     /* rings of the device's not made */
+    uint64_t doorbells_duplicated;  /* ... made twice */
+    uint64_t doorbells_delayed;     /* ... made late */
+    uint64_t wakes_ignored;         /* the device's rings left untaken */
+    uint64_t doorbells_resent;      /* rings again: a request waited */
 } VmmSimStats;
 
 /* ---- lifecycle (vmm_sim.c) ---- */
@@ -198,6 +204,24 @@ void vmm_sim_hold(VmmSim *sim, unsigned what, int ms);
 
 /* Ring the VMM -> device doorbell (normally done by the MMIO calls). */
 void vmm_sim_ring(VmmSim *sim);
+
+/*
+ * Doorbell faults at random moments (a soak): each ring of the device's
+ * doorbell is dropped, duplicated or delayed by @delay_us with the given
+ * chances (percent, from a PRNG seeded with @seed), and each wake-up by
+ * the device's doorbell is ignored (taken only at the next poll) with
+ * @ignore_pct.  A doorbell is only a hint, so a VMM repairs what a lost
+ * one costs by ringing again: with @resend_ms, a wait that has requests
+ * outstanding and took no reply for that long rings again (counted as
+ * doorbells_resent; never dropped).  All zero: no faults (the default).
+ */
+typedef struct VmmSimDoorbellFaults {
+    unsigned drop_pct, dup_pct, delay_pct, ignore_pct;
+    unsigned delay_us;
+    unsigned resend_ms;
+    uint32_t seed;
+} VmmSimDoorbellFaults;
+void vmm_sim_set_doorbell_faults(VmmSim *sim, const VmmSimDoorbellFaults *f);
 
 /*
  * The device -> VMM doorbell (an eventfd), for a caller that waits on

@@ -263,11 +263,12 @@ void vmm_sim_free(VmmSim *sim)
     }
     sim_transport_unmap(&sim->regions);
     sim_transport_close_fds(sim->fds);
+    g_clear_pointer(&sim->fault_rand, g_rand_free);
     g_free(sim->socket_path);
     g_free(sim);
 }
 
-void vmm_sim_ring(VmmSim *sim)
+static void ring_now(VmmSim *sim)
 {
     uint64_t one = 1;
     uint32_t *consume =
@@ -278,6 +279,59 @@ void vmm_sim_ring(VmmSim *sim)
     if (write(sim->fds[SIM_FD_DOORBELL_TO_DEVICE], &one, sizeof(one)) ==
         sizeof(one)) {
         sim->stats.doorbells_tx++;
+    }
+}
+
+/* Whether the fault of chance @pct (percent) strikes now. */
+static bool fault_strikes(VmmSim *sim, unsigned pct)
+{
+    return pct && sim->fault_rand &&
+           (unsigned)g_rand_int_range(sim->fault_rand, 0, 100) < pct;
+}
+
+void vmm_sim_ring(VmmSim *sim)
+{
+    const VmmSimDoorbellFaults *f = &sim->faults;
+
+    sim->last_progress = g_get_monotonic_time();
+    if (fault_strikes(sim, f->drop_pct)) {
+        sim->stats.doorbells_dropped++;
+        return;
+    }
+    if (fault_strikes(sim, f->delay_pct)) {
+        sim->stats.doorbells_delayed++;
+        g_usleep(f->delay_us);
+    }
+    ring_now(sim);
+    if (fault_strikes(sim, f->dup_pct)) {
+        sim->stats.doorbells_duplicated++;
+        ring_now(sim);
+    }
+}
+
+void vmm_sim_set_doorbell_faults(VmmSim *sim, const VmmSimDoorbellFaults *f)
+{
+    sim->faults = *f;
+    g_clear_pointer(&sim->fault_rand, g_rand_free);
+    if (f->drop_pct || f->dup_pct || f->delay_pct || f->ignore_pct) {
+        sim->fault_rand = g_rand_new_with_seed(f->seed);
+    }
+}
+
+/*
+ * A lost doorbell's repair: requests outstanding, no reply taken for
+ * resend_ms (nor a ring since): ring again, past the faults.
+ */
+static void resend_if_stuck(VmmSim *sim)
+{
+    gint64 now = g_get_monotonic_time();
+
+    if (sim->faults.resend_ms && vso_rpc_owned(&sim->rpc) > 0 &&
+        !sim->peer_gone &&
+        now - sim->last_progress >= (gint64)sim->faults.resend_ms * 1000) {
+        sim->stats.doorbells_resent++;
+        sim->last_progress = now;
+        ring_now(sim);
     }
 }
 
@@ -395,12 +449,21 @@ int vmm_sim_pump(VmmSim *sim, int timeout_ms)
     }
     /* A doorbell is only a hint: look at the queues first. */
     taken = vmm_sim_take(sim);
+    if (taken) {
+        sim->last_progress = g_get_monotonic_time();
+    }
     if (taken || sim->peer_gone) {
         return sim->peer_gone && !taken ? -EPIPE : taken;
     }
+    resend_if_stuck(sim);
     /* wake up when a hold ends: what waits is taken then */
     held(sim->hold_replies_until, &timeout_ms);
     held(sim->hold_events_until, &timeout_ms);
+    /* ... and when a resend is due */
+    if (sim->faults.resend_ms &&
+        (timeout_ms < 0 || timeout_ms > (int)sim->faults.resend_ms)) {
+        timeout_ms = sim->faults.resend_ms;
+    }
 
     do {
         r = poll(pfd, 2, timeout_ms);
@@ -415,6 +478,11 @@ int vmm_sim_pump(VmmSim *sim, int timeout_ms)
         if (read(pfd[0].fd, &count, sizeof(count)) == sizeof(count)) {
             sim->stats.doorbells_rx++;
         }
+        if (fault_strikes(sim, sim->faults.ignore_pct) && !pfd[1].revents) {
+            /* taken at the next pump, which looks at the queues first */
+            sim->stats.wakes_ignored++;
+            return 0;
+        }
     }
     if (pfd[1].revents) {
         /*
@@ -424,6 +492,9 @@ int vmm_sim_pump(VmmSim *sim, int timeout_ms)
         sim->peer_gone = true;
     }
     taken = vmm_sim_take(sim);
+    if (taken) {
+        sim->last_progress = g_get_monotonic_time();
+    }
     return sim->peer_gone && !taken ? -EPIPE : taken;
 }
 

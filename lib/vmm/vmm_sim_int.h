@@ -57,6 +57,10 @@ struct VmmSim {
     gint64 hold_replies_until;  /* vmm_sim_hold(), monotonic us */
     gint64 hold_events_until;
 
+    VmmSimDoorbellFaults faults;    /* vmm_sim_set_doorbell_faults() */
+    GRand *fault_rand;
+    gint64 last_progress;       /* a reply taken or a request rung, us */
+
     VmmSimStats stats;
 };
 

@@ -7,9 +7,19 @@
  *
  * A round is the demo's five workloads (virtio-blk 16 MiB written,
  * flushed and read back compared; virtio-net pings and a checksummed TCP
- * echo; virtio-rng; a 64 KiB console echo; 9P reads compared), each
- * setting its device up anew as a rebooted guest would, from the same
- * guest RAM and BAR addresses.  After each round one fault, in turn:
+ * echo; virtio-rng; a 64 KiB console echo; 9P reads compared) and the
+ * soak's own (4 MiB of stamped blocks at a random offset, verified as
+ * fio's verify does; iperf3 for a second; 8 files created, written, read
+ * back and removed over 9P), each setting its device up anew as a
+ * rebooted guest would, from the same guest RAM and BAR addresses.  They
+ * run one after another: the simulated guest is one vCPU.
+ *
+ * Throughout, the VMM's doorbells fail at random (vmm_sim_set_doorbell_
+ * faults(), seeded, the seed printed): a ring of QEMU's doorbell dropped
+ * (2 %), duplicated (5 %) or delayed by 2 ms (5 %), a ring of ours left
+ * untaken until the next poll (3 %); the VMM rings again when a request
+ * waited 20 ms (a doorbell is a hint: that is the repair a VMM owes).
+ * After each round one fault more, in turn:
  *
  *   doorbells  2048 extra doorbells with nothing queued (duplicated or
  *              stale doorbells): a storm, errors-idle-doorbells + 1
@@ -32,6 +42,7 @@
 #include <glib.h>
 
 #include "demo-soak.h"
+#include "soak-workloads.h"
 #include "qmp-client.h"
 #include "sel4/rpc.h"
 #include "vmm_sim_hostile.h"
@@ -41,6 +52,11 @@
 #define SOAK_BAD_OPS        2
 #define SOAK_DOORBELLS      2048    /* > 1024: a storm QEMU reports */
 #define SOAK_HOLD_MS        300
+
+static const VmmSimDoorbellFaults soak_doorbell_faults = {
+    .drop_pct = 2, .dup_pct = 5, .delay_pct = 5, .ignore_pct = 3,
+    .delay_us = 2000, .resend_ms = 20,
+};
 
 typedef struct Sample {
     double t;                   /* seconds since the start */
@@ -296,18 +312,22 @@ static bool check(bool ok, const char *fmt, ...)
 
 /* ---- the soak ---- */
 
-/* One round of the five workloads; false (first failure in *@why). */
-static bool round_once(DemoGuest *g, char **why)
+/* One round of the workloads; false (first failure in *@why). */
+static bool round_once(DemoGuest *g, unsigned round, GRand *rand,
+                       SoakVerify *v, char **why)
 {
     g_autoptr(GPtrArray) rows = g->rows;
     bool ok = true;
 
     g->rows = g_ptr_array_new();
     demo_blk(g);
+    soak_blk_verify(g, rand, ((uint64_t)g_rand_int(rand) << 32) | round, v);
     demo_net(g);
+    demo_net_iperf3(g);
     demo_rng(g);
     demo_console(g);
     demo_9p(g);
+    soak_9p_churn(g, round);
     for (unsigned i = 0; i < g->rows->len; i++) {
         DemoRow *r = g_ptr_array_index(g->rows, i);
 
@@ -330,6 +350,9 @@ bool demo_soak(DemoGuest *g, const DemoSoak *soak)
     const GuestAlloc mem = g->mem;
     const uint64_t mmio = g->mmio_next;
     Sampler sp = { .pid = soak->qemu };
+    VmmSimDoorbellFaults df = soak_doorbell_faults;
+    g_autoptr(GRand) rand = NULL;
+    SoakVerify verify = { 0 };
     unsigned rounds = 0, failed = 0, faults[3] = { 0 }, fault_failed = 0;
     Counters c0 = { 0 }, c1 = { 0 };
     VmmSimStats st0, st1;
@@ -343,14 +366,19 @@ bool demo_soak(DemoGuest *g, const DemoSoak *soak)
         return check(false, "QEMU's counters at the start: %s",
                      err->message);
     }
+    df.seed = soak->seed ? soak->seed
+                         : (uint32_t)g_random_int_range(1, G_MAXINT32);
+    rand = g_rand_new_with_seed(df.seed);
     vmm_sim_get_stats(g->sim, &st0);
+    vmm_sim_set_doorbell_faults(g->sim, &df);
     sp.start = g_get_monotonic_time();
     sp.samples = g_array_new(FALSE, FALSE, sizeof(Sample));
     g_mutex_init(&sp.lock);
     t = g_thread_new("sampler", sampler_thread, &sp);
     end = sp.start + (gint64)soak->seconds * G_USEC_PER_SEC;
-    printf("soak: %u s of rounds (blk, net, rng, console, 9p), a fault "
-           "after each\n", soak->seconds);
+    printf("soak: %u s of rounds (blk, net, rng, console, 9p), doorbell "
+           "faults throughout (seed %u: --soak-seed %u replays them), a "
+           "fault after each round\n", soak->seconds, df.seed, df.seed);
     while (g_get_monotonic_time() < end) {
         g_autofree char *round_why = NULL;
         bool fine;
@@ -358,7 +386,7 @@ bool demo_soak(DemoGuest *g, const DemoSoak *soak)
         /* a rebooted guest: the same RAM and BARs, devices set up anew */
         g->mem = mem;
         g->mmio_next = mmio;
-        fine = round_once(g, &round_why);
+        fine = round_once(g, rounds, rand, &verify, &round_why);
         rounds++;
         if (!fine) {
             failed++;
@@ -383,6 +411,7 @@ bool demo_soak(DemoGuest *g, const DemoSoak *soak)
     }
     g_atomic_int_set(&sp.stop, TRUE);
     g_thread_join(t);
+    vmm_sim_set_doorbell_faults(g->sim, &(VmmSimDoorbellFaults) { 0 });
     /* quiet now: take the last events (the last completions' MSIs) */
     while (vmm_sim_poll(g->sim, 200) > 0) {
         continue;
@@ -399,6 +428,23 @@ bool demo_soak(DemoGuest *g, const DemoSoak *soak)
                 "after each read-back, TCP echo by sha256, 9P reads "
                 "compared)", rounds, failed, why ? ": " : "",
                 why ? why : "");
+    ok &= check(verify.blocks > 0 && verify.bad == 0, "blk verify: %"
+                PRIu64 " blocks of 4 KiB written at random offsets and read "
+                "back, %" PRIu64 " damaged, zero or stale", verify.blocks,
+                verify.bad);
+    ok &= check(st1.doorbells_dropped > st0.doorbells_dropped &&
+                st1.doorbells_duplicated > st0.doorbells_duplicated &&
+                st1.doorbells_delayed > st0.doorbells_delayed &&
+                st1.wakes_ignored > st0.wakes_ignored,
+                "doorbell faults at random moments (seed %u): %" PRIu64
+                " dropped, %" PRIu64 " duplicated, %" PRIu64 " delayed %u "
+                "us, %" PRIu64 " of QEMU's wake-ups ignored; %" PRIu64
+                " rings again after %u ms without a reply", df.seed,
+                st1.doorbells_dropped - st0.doorbells_dropped,
+                st1.doorbells_duplicated - st0.doorbells_duplicated,
+                st1.doorbells_delayed - st0.doorbells_delayed, df.delay_us,
+                st1.wakes_ignored - st0.wakes_ignored,
+                st1.doorbells_resent - st0.doorbells_resent, df.resend_ms);
     ok &= check(fault_failed == 0, "faults injected: %u x %u doorbells, "
                 "%u x hostile burst (%u ids >= 32, %u bad opcodes), %u x "
                 "devevt held %u ms; %u did not go as planned", faults[0],

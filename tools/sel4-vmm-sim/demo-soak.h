@@ -18,15 +18,19 @@ typedef struct DemoSoak {
     pid_t qemu;                 /* sampled from /proc */
     const char *qmp;            /* QEMU's QMP socket: its counters */
     const char *out_dir;        /* samples.tsv, soak.md, soak.png; or NULL */
+    uint32_t seed;              /* of the doorbell faults; 0: a new one */
 } DemoSoak;
 
 /*
- * Run the demo's five workloads over and over for soak->seconds, a fault
- * after each round (duplicated doorbells, a burst of hostile ring
- * entries, devevt held full), sampling QEMU's RSS, open fds and threads
- * every second.  Prints the rounds, the samples and the checks; true when
- * every round was ok, nothing grew after warm-up and every fault shows
- * in QEMU's counters.
+ * Run the demo's five workloads and the soak's own (a verified random
+ * block write, iperf3, 9P churn) over and over for soak->seconds, with
+ * doorbell faults at random moments throughout (dropped, duplicated,
+ * delayed, ignored; seeded) and a fault after each round (a doorbell
+ * storm, a burst of hostile ring entries, devevt held full), sampling
+ * QEMU's RSS, open fds and threads every second.  Prints the rounds, the
+ * samples and the checks; true when every round was ok, no block failed
+ * its verify, no reply was lost, every fault was injected and shows in
+ * the counters, and nothing grew after warm-up.
  */
 bool demo_soak(DemoGuest *g, const DemoSoak *soak);
 

@@ -257,6 +257,23 @@ void demo_net(DemoGuest *g)
     g_free(n);
 }
 
+void demo_net_iperf3(DemoGuest *g)
+{
+    g_autoptr(GError) err = NULL;
+    VirtioNet *n = g_new0(VirtioNet, 1);
+    const char *op = "iperf3 A->B, " G_STRINGIFY(NET_LAB_IPERF3_SECONDS)
+                     " s";
+    double mbps = 0;
+
+    if (net_up(g, n, &err) && net_lab_iperf3(&net_lab, n, &mbps, &err)) {
+        demo_row(g, "virtio-net", op, true, "%.1f Mbit/s", mbps);
+    } else {
+        demo_row(g, "virtio-net", op, false, "%s", err->message);
+    }
+    virtio_net_destroy(n);
+    g_free(n);
+}
+
 /* ---- virtio-rng ---- */
 
 void demo_rng(DemoGuest *g)

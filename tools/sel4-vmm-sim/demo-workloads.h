@@ -63,6 +63,8 @@ void demo_blk(DemoGuest *g);
 char *demo_net_prepare(const char *id);
 /* virtio-net up; pings and a TCP echo from A to B through the guest */
 void demo_net(DemoGuest *g);
+/* iperf3 from A to B through the guest (the soak's) */
+void demo_net_iperf3(DemoGuest *g);
 void demo_rng(DemoGuest *g);
 /* QEMU's -chardev value for the console port, a socket in @dir. */
 char *demo_console_prepare(const char *dir, const char *id);

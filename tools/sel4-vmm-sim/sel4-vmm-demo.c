@@ -49,6 +49,7 @@ static char *opt_trace;
 static char *opt_workdir;
 static int opt_soak;
 static char *opt_soak_out;
+static int opt_soak_seed;
 static char **opt_qemu_args;
 
 static const GOptionEntry entries[] = {
@@ -66,6 +67,9 @@ static const GOptionEntry entries[] = {
       "SECONDS" },
     { "soak-out", 0, 0, G_OPTION_ARG_FILENAME, &opt_soak_out,
       "--soak: write samples.tsv and soak.png there", "DIR" },
+    { "soak-seed", 0, 0, G_OPTION_ARG_INT, &opt_soak_seed,
+      "--soak: the seed of the doorbell faults (default: a new one, "
+      "printed)", "N" },
     { "qemu-arg", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_qemu_args,
       "one more argument for QEMU (repeat for more), after the demo's own",
       "ARG" },
@@ -209,7 +213,7 @@ static void run_workloads(VmmSim *sim, const char *dir, pid_t qemu,
         g_autofree char *qmp = g_build_filename(dir, "qmp.sock", NULL);
         DemoSoak soak = {
             .seconds = opt_soak, .qemu = qemu, .qmp = qmp,
-            .out_dir = opt_soak_out,
+            .out_dir = opt_soak_out, .seed = (uint32_t)opt_soak_seed,
         };
 
         *ret = demo_soak(&g, &soak) ? 0 : 1;

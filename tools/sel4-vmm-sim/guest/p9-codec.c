@@ -207,6 +207,14 @@ bool p9_enc_tclunk(P9Enc *e, void *buf, uint32_t cap, uint16_t tag,
     return p9_enc_end(e, errp);
 }
 
+bool p9_enc_tremove(P9Enc *e, void *buf, uint32_t cap, uint16_t tag,
+                    uint32_t fid, GError **errp)
+{
+    p9_enc_begin(e, buf, cap, P9_TREMOVE, tag);
+    p9_put_u32(e, fid);
+    return p9_enc_end(e, errp);
+}
+
 /* ---- decoder ---- */
 
 void p9_dec_init(P9Dec *d, const void *buf, uint32_t len)
@@ -429,6 +437,11 @@ bool p9_dec_rwrite(P9Dec *d, uint32_t asked, uint32_t *count, GError **errp)
 bool p9_dec_rclunk(P9Dec *d, GError **errp)
 {
     return p9_dec_end(d, "Rclunk", errp);
+}
+
+bool p9_dec_rremove(P9Dec *d, GError **errp)
+{
+    return p9_dec_end(d, "Rremove", errp);
 }
 
 int p9_dec_dirent(P9Dec *d, P9Dirent *ent, GError **errp)

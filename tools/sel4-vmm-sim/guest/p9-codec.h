@@ -55,6 +55,8 @@ typedef enum P9Type {
     P9_RWRITE,
     P9_TCLUNK = 120,
     P9_RCLUNK,
+    P9_TREMOVE = 122,
+    P9_RREMOVE,
 } P9Type;
 
 /* Tlopen/Tlcreate flags: Linux's generic values, whatever the host's. */
@@ -166,6 +168,9 @@ bool p9_enc_twrite(P9Enc *e, void *buf, uint32_t cap, uint16_t tag,
                    uint32_t count, GError **errp);
 bool p9_enc_tclunk(P9Enc *e, void *buf, uint32_t cap, uint16_t tag,
                    uint32_t fid, GError **errp);
+/* Tremove: the file of @fid goes, and so does @fid (clunked either way). */
+bool p9_enc_tremove(P9Enc *e, void *buf, uint32_t cap, uint16_t tag,
+                    uint32_t fid, GError **errp);
 
 /* ---- decoder ---- */
 
@@ -204,6 +209,7 @@ bool p9_dec_rread(P9Dec *d, uint32_t asked, const uint8_t **data,
 bool p9_dec_rwrite(P9Dec *d, uint32_t asked, uint32_t *count,
                    GError **errp);
 bool p9_dec_rclunk(P9Dec *d, GError **errp);
+bool p9_dec_rremove(P9Dec *d, GError **errp);
 /*
  * The next entry of Rreaddir data in @d (p9_dec_init'ed over it): 1 with
  * @ent filled, 0 at the end, -1 with @errp set for a truncated entry.

@@ -461,6 +461,21 @@ bool virtio_9p_clunk(Virtio9p *p, uint32_t fid, GError **errp)
     return r;
 }
 
+bool virtio_9p_remove(Virtio9p *p, uint32_t fid, GError **errp)
+{
+    Virtio9pReq *req = virtio_9p_req_get(p, errp);
+    P9Enc e;
+    P9Dec d;
+    bool r;
+
+    r = req &&
+        p9_enc_tremove(&e, req->t, p->msize, req->tag, fid, errp) &&
+        p9_rpc(p, req, &e, P9_RREMOVE, &d, errp) &&
+        p9_dec_rremove(&d, errp);
+    virtio_9p_req_put(p, req);
+    return r;
+}
+
 /* ---- on top of those ---- */
 
 #define VIRTIO_9P_MAX_READDIR   1000    /* Treaddirs before we call it a loop */

@@ -120,6 +120,8 @@ bool virtio_9p_readdir(Virtio9p *p, uint32_t fid, uint64_t offset,
                        GPtrArray *names, uint64_t *next, unsigned *n,
                        GError **errp);
 bool virtio_9p_clunk(Virtio9p *p, uint32_t fid, GError **errp);
+/* Remove the file of @fid; @fid is clunked, whether it went or not. */
+bool virtio_9p_remove(Virtio9p *p, uint32_t fid, GError **errp);
 
 /* ---- on top of those ---- */
 

@@ -555,3 +555,77 @@ bool net_lab_tcp_echo(const NetLab *l, VirtioNet *n, NetLabTcp *t,
            t->srv_bytes == NET_LAB_TCP_BYTES &&
            t->cli_bytes == NET_LAB_TCP_BYTES;
 }
+
+/* ---- iperf3 ---- */
+
+/* In B: one iperf3 test on our address; reports its exit status. */
+static int net_iperf3_server(const NetLab *l, int out)
+{
+    const char *argv[] = {
+        "iperf3", "-s", "-1", "-B", l->ip[1], NULL,
+    };
+    int status = -1;
+
+    if (!g_spawn_sync(NULL, (char **)argv, NULL,
+                      G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL |
+                      G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL, NULL,
+                      &status, NULL)) {
+        return 124;
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 125;
+}
+
+/* In A: the client, again until the server listens; reports "Mbit/s". */
+static int net_iperf3_client(const NetLab *l, int out)
+{
+    g_autofree char *secs = g_strdup_printf("%d", NET_LAB_IPERF3_SECONDS);
+    const char *argv[] = {
+        "iperf3", "-c", l->ip[1], "-t", secs, "-J", NULL,
+    };
+    gint64 end = g_get_monotonic_time() + NET_CHILD_WAIT_MS * 1000LL;
+
+    while (g_get_monotonic_time() < end) {
+        g_autofree char *json = NULL;
+        const char *sum, *bps;
+        int status = -1;
+
+        if (g_spawn_sync(NULL, (char **)argv, NULL,
+                         G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL,
+                         NULL, NULL, &json, NULL, &status, NULL) &&
+            WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+            (sum = strstr(json, "\"sum_received\"")) &&
+            (bps = strstr(sum, "\"bits_per_second\":"))) {
+            g_autofree char *r = g_strdup_printf(
+                "%.1f", g_ascii_strtod(bps + 18, NULL) / 1e6);
+
+            return write(out, r, strlen(r)) == (ssize_t)strlen(r) ? 0 : 126;
+        }
+        g_usleep(100000);       /* the server is not up yet */
+    }
+    return 127;
+}
+
+bool net_lab_iperf3(const NetLab *l, VirtioNet *n, double *mbps,
+                    GError **errp)
+{
+    g_autofree char *cli = NULL;
+    NetLabChild c[2] = { { .out = -1 }, { .out = -1 } };
+    bool r;
+
+    *mbps = 0;
+    r = net_lab_child(l, &c[0], l->ns[1], net_iperf3_server) &&
+        net_lab_child(l, &c[1], l->ns[0], net_iperf3_client);
+    r = net_lab_run_children(l, n, c, 2, r, errp);
+    g_free(net_lab_child_report(&c[0]));
+    cli = net_lab_child_report(&c[1]);
+    *mbps = g_ascii_strtod(cli, NULL);
+    if (r && !(WIFEXITED(c[0].status) && WEXITSTATUS(c[0].status) == 0 &&
+               WIFEXITED(c[1].status) && WEXITSTATUS(c[1].status) == 0 &&
+               *mbps > 0)) {
+        g_set_error(errp, VMM_SIM_ERROR, VMM_SIM_ERROR_FAILED,
+                    "iperf3: server exit 0x%x, client exit 0x%x, %s Mbit/s",
+                    c[0].status, c[1].status, *cli ? cli : "no");
+        r = false;
+    }
+    return r;
+}

@@ -116,5 +116,13 @@ bool net_lab_ping(const NetLab *l, VirtioNet *n, char **rtts, int *status,
  */
 bool net_lab_tcp_echo(const NetLab *l, VirtioNet *n, NetLabTcp *t,
                       GError **errp);
+/*
+ * iperf3 (the real tool) from A to B through the guest for
+ * NET_LAB_IPERF3_SECONDS: the server in B (one test), the client in A;
+ * *mbps is what the server received, in Mbit/s.  False when either fails.
+ */
+#define NET_LAB_IPERF3_SECONDS  1
+bool net_lab_iperf3(const NetLab *l, VirtioNet *n, double *mbps,
+                    GError **errp);
 
 #endif
