@@ -15,7 +15,7 @@
  *
  *   -accel sel4,transport=sim,socket=PATH | transport=uio[,uio-iobuf=DEV]
  *              [,uio-ram=DEV][,uservm=ID:RAM_BASE:RAM_SIZE:MMIO_BASE:MMIO_SIZE]
- *              [,loop=thread|aio|uring][,batch=N][,poll-us=N]
+ *              [,loop=thread|thread-batch|aio|uring][,batch=N][,poll-us=N]
  */
 #include "qemu/osdep.h"
 #include "qemu/module.h"
@@ -36,8 +36,9 @@ static const QEnumLookup sel4_loop_lookup = {
         [SEL4_LOOP_THREAD] = "thread",
         [SEL4_LOOP_AIO] = "aio",
         [SEL4_LOOP_URING] = "uring",
+        [SEL4_LOOP_THREAD_BATCH] = "thread-batch",
     },
-    .size = 3,
+    .size = 4,
 };
 
 static const QEnumLookup sel4_uring_ring_lookup = {
@@ -385,7 +386,8 @@ static void sel4_accel_class_init(ObjectClass *oc, SEL4_CLASS_DATA *data)
                                    sel4_get_loop, sel4_set_loop);
     object_class_property_set_description(oc, "loop",
         "who waits for the doorbell: thread (one request at a time, the "
-        "deployed shape), aio (main loop fd handler) or uring (default)");
+        "deployed shape), thread-batch (the same thread, batch requests "
+        "per pass), aio (main loop fd handler) or uring (default)");
     object_class_property_add_enum(oc, "x-uring-ring", "Sel4UringRing",
                                    &sel4_uring_ring_lookup,
                                    sel4_get_uring_ring, sel4_set_uring_ring);

@@ -324,19 +324,6 @@ static uint64_t sel4_act(Sel4State *s, const VsoRequest *req,
     return sel4_reply(d, false, 0);
 }
 
-/* One request, with the BQL held. */
-static uint64_t sel4_handle_request(Sel4State *s, const VsoRequest *req)
-{
-    Sel4Decision d;
-    uint64_t reply;
-
-    sel4_decide_request(s, req, &d);
-    if (sel4_try_fast_write(s, req, &d, &reply)) {
-        return reply;
-    }
-    return sel4_act(s, req, &d);
-}
-
 /* ---- passes ---- */
 
 static void sel4_publish_replies(Sel4State *s, const VsoReply *replies,
@@ -372,11 +359,19 @@ static int sel4_recv(Sel4State *s, VsoRequest *reqs, unsigned max)
     return n;
 }
 
-/* One pass; returns the number of requests served. */
-static int sel4_serve_pass(Sel4State *s, unsigned batch)
+/*
+ * One pass; returns the number of requests served.  With @bql_held false
+ * (the loop threads) requests are decided and notifies done without the
+ * BQL; the first request that needs a memory dispatch takes it, and the
+ * pass keeps it to the end: once per pass, and the requests still acted
+ * on in the order the VMM queued them.
+ */
+static int sel4_serve_pass(Sel4State *s, unsigned batch, bool bql_held)
 {
     VsoRequest reqs[SEL4_BATCH_MAX];
     VsoReply replies[SEL4_BATCH_MAX];
+    Sel4Decision d;
+    bool locked = bql_held;
     int n = sel4_recv(s, reqs, batch);
     int i;
 
@@ -386,20 +381,32 @@ static int sel4_serve_pass(Sel4State *s, unsigned batch)
     trace_sel4_batch(n);
     for (i = 0; i < n; i++) {
         replies[i].id = reqs[i].id;
-        replies[i].data = sel4_handle_request(s, &reqs[i]);
+        sel4_decide_request(s, &reqs[i], &d);
+        if (sel4_try_fast_write(s, &reqs[i], &d, &replies[i].data)) {
+            continue;
+        }
+        if (!locked) {
+            bql_lock();
+            locked = true;
+        }
+        replies[i].data = sel4_act(s, &reqs[i], &d);
+    }
+    if (locked && !bql_held) {
+        bql_unlock();
     }
     sel4_publish_replies(s, replies, n);
     sel4_stats_batch(s, n);
     return n;
 }
 
-static bool sel4_serve_until_empty(Sel4State *s, unsigned batch)
+static bool sel4_serve_until_empty(Sel4State *s, unsigned batch,
+                                   bool bql_held)
 {
     bool served = false;
     int n;
 
     do {
-        n = sel4_serve_pass(s, batch);
+        n = sel4_serve_pass(s, batch, bql_held);
         /* replies and events of this pass: one doorbell */
         if (sel4_events_flush(s) || n > 0) {
             s->loop_ops->ring(s);
@@ -434,7 +441,7 @@ static void sel4_poll_bh(void *opaque)
 
 bool sel4_serve(Sel4State *s, unsigned batch)
 {
-    bool served = sel4_serve_until_empty(s, batch);
+    bool served = sel4_serve_until_empty(s, batch, true);
 
     if (s->poll_us && !s->thread_running) {
         if (served) {
@@ -447,28 +454,9 @@ bool sel4_serve(Sel4State *s, unsigned batch)
     return served;
 }
 
-bool sel4_serve_one_unlocked(Sel4State *s)
+bool sel4_serve_unlocked(Sel4State *s, unsigned batch)
 {
-    VsoRequest req;
-    VsoReply reply;
-
-    Sel4Decision d;
-
-    if (!sel4_recv(s, &req, 1)) {
-        return false;
-    }
-    reply.id = req.id;
-    sel4_decide_request(s, &req, &d);
-    if (!sel4_try_fast_write(s, &req, &d, &reply.data)) {
-        bql_lock();
-        reply.data = sel4_act(s, &req, &d);
-        bql_unlock();
-    }
-    sel4_stats_batch(s, 1);
-    sel4_publish_replies(s, &reply, 1);
-    sel4_events_flush(s);
-    sel4_ring_vmm(s);
-    return true;
+    return sel4_serve_until_empty(s, batch, false);
 }
 
 /* ---- the event outbox ---- */

@@ -9,7 +9,8 @@
  *   sel4-dispatch.c   serving a batch of MMIO requests, the event outbox
  *   sel4-vpci.c       REGISTER_PCI_DEV and START_VM
  *   sel4-stats.c      counters; QOM, query-stats and HMP readers
- *   sel4-loop.c       who waits for the doorbell: thread, aio, uring
+ *   sel4-loop.c       who waits for the doorbell: thread, thread-batch,
+ *                     aio, uring
  *   sel4-ioeventfd.c  the ioeventfds QEMU registers: the notify fast path
  *   sel4-notify.c     guest notifies off while a queue has requests in flight
  *   sel4-irqfd.c      the devices' guest notifiers: the interrupt fast path
@@ -59,6 +60,7 @@ typedef enum Sel4Loop {
     SEL4_LOOP_THREAD,
     SEL4_LOOP_AIO,
     SEL4_LOOP_URING,
+    SEL4_LOOP_THREAD_BATCH,
 } Sel4Loop;
 
 /* loop=uring: whose io_uring carries the doorbell wait */
@@ -310,8 +312,12 @@ void sel4_events_init(Sel4State *s);
  * was served.
  */
 bool sel4_serve(Sel4State *s, unsigned batch);
-/* The thread loop's shape: one request, the BQL only around its access. */
-bool sel4_serve_one_unlocked(Sel4State *s);
+/*
+ * The same from a thread of the accelerator, without the BQL: decoding and
+ * notifies take none, and a pass takes it once, for its first request that
+ * needs a memory dispatch (loop=thread: @batch 1, the seed's shape).
+ */
+bool sel4_serve_unlocked(Sel4State *s, unsigned batch);
 /* Queue an event; it goes out with the current pass or from a BH. */
 void sel4_event_push(Sel4State *s, const rpcmsg_t *msg);
 /* Queue an event for a pass of the caller's own, which flushes (no BH). */

@@ -18,7 +18,7 @@
  * the driver's kicks and interrupts, and the accelerator's counters.
  * Used by the iperf3 benchmark (bench/run-bench.py); needs root.
  *
- * usage: sel4-net-bridge --qemu PATH [--loop thread|aio|uring]
+ * usage: sel4-net-bridge --qemu PATH [--loop thread|thread-batch|aio|uring]
  *                        [--poll-us N] [--mrg-rxbuf] [--offloads] [--check]
  *
  * --check is its test: pings and a TCP echo (SHA-256 on both ends) from A
@@ -54,7 +54,8 @@ static const GOptionEntry entries[] = {
     { "qemu", 0, 0, G_OPTION_ARG_FILENAME, &opt_qemu,
       "qemu-system-aarch64 built with the sel4 overlay", "PATH" },
     { "loop", 0, 0, G_OPTION_ARG_STRING, &opt_loop,
-      "the accelerator's loop: thread, aio or uring (default)", "LOOP" },
+      "the accelerator's loop: thread, thread-batch, aio or uring "
+      "(default)", "LOOP" },
     { "poll-us", 0, 0, G_OPTION_ARG_INT, &opt_poll_us,
       "the accelerator's poll-us (default 0)", "N" },
     { "accel", 0, 0, G_OPTION_ARG_STRING, &opt_accel,

@@ -53,7 +53,7 @@ expect 0 out '--qemu=PATH' '--loop=LOOP' '--trace=FILE' '--workdir=DIR' \
     'Exit status' 'run as root' -- "$demo" --help
 expect 2 err 'Unknown option --bogus' -- "$demo" --bogus
 expect 2 err 'is required' -- "$demo"
-expect 2 err "thread, aio or uring, not 'fast'" -- "$demo" --qemu /bin/true --loop fast
+expect 2 err "thread, thread-batch, aio or uring, not 'fast'" -- "$demo" --qemu /bin/true --loop fast
 
 expect 0 out 'usage: rpc-pingpong' '--quick' '--iterations N' '--json FILE' \
     '--modes' 'Modes: .*uring_batch32' -- "$bench" --help

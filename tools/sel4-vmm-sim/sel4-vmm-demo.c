@@ -18,7 +18,7 @@
  * end it prints QEMU's own counters (HMP `info sel4` over its QMP socket).
  * SIGINT/SIGTERM stop QEMU and remove what the demo set up.
  *
- * usage: sel4-vmm-demo --qemu PATH [--loop thread|aio|uring]
+ * usage: sel4-vmm-demo --qemu PATH [--loop thread|thread-batch|aio|uring]
  *                      [--trace FILE] [--workdir DIR] [--qemu-arg ARG]...
  * (--qemu-arg: one more argument for QEMU's command line, e.g. the
  * -sandbox of contrib/systemd's start script)
@@ -56,7 +56,8 @@ static const GOptionEntry entries[] = {
     { "qemu", 0, 0, G_OPTION_ARG_FILENAME, &opt_qemu,
       "qemu-system-aarch64 built with the sel4 overlay", "PATH" },
     { "loop", 0, 0, G_OPTION_ARG_STRING, &opt_loop,
-      "the accelerator's loop: thread, aio or uring (default)", "LOOP" },
+      "the accelerator's loop: thread, thread-batch, aio or uring "
+      "(default)", "LOOP" },
     { "trace", 0, 0, G_OPTION_ARG_FILENAME, &opt_trace,
       "write QEMU's sel4_* trace events to FILE", "FILE" },
     { "workdir", 0, 0, G_OPTION_ARG_FILENAME, &opt_workdir,

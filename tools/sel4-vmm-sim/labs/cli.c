@@ -56,14 +56,18 @@ bool cli_check_qemu(const char *qemu)
     return true;
 }
 
+static const char *const cli_loops[] = {
+    "thread", "thread-batch", "aio", "uring", NULL,
+};
+
 bool cli_check_loop(char **loop)
 {
     if (!*loop) {
         *loop = g_strdup("uring");
     }
-    if (!g_str_equal(*loop, "thread") && !g_str_equal(*loop, "aio") &&
-        !g_str_equal(*loop, "uring")) {
-        cli_usage_error("--loop is thread, aio or uring, not '%s'", *loop);
+    if (!g_strv_contains(cli_loops, *loop)) {
+        cli_usage_error("--loop is thread, thread-batch, aio or uring, "
+                        "not '%s'", *loop);
         return false;
     }
     return true;

@@ -34,7 +34,7 @@ int cli_usage_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 /* --qemu: given, and an executable (a qemu-system-aarch64). */
 bool cli_check_qemu(const char *qemu);
 
-/* --loop: thread, aio or uring; *@loop is set to "uring" when NULL. */
+/* --loop: thread, thread-batch, aio or uring; *@loop is set to "uring" when NULL. */
 bool cli_check_loop(char **loop);
 
 #endif /* SEL4_SIM_CLI_H */
