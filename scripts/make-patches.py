@@ -280,9 +280,10 @@ def write_cover(out, patches, results, version):
         blurb.append("  %2d. %s" % (i, p["subject"]))
     blurb += [
         "",
-        "-accel sel4 has no vCPUs. It serves the queues in one of three loops",
+        "-accel sel4 has no vCPUs. It serves the queues in one of four loops",
         "(loop=thread: a blocking thread, one message at a time, as the",
-        "deployed accelerator does; loop=aio: an AioContext fd handler;",
+        "deployed accelerator does; loop=thread-batch: the same thread,",
+        "batch= messages per pass; loop=aio: an AioContext fd handler;",
         "loop=uring, the default: the doorbell read is an io_uring request",
         "on the AioContext's ring), in batches, with one doorbell per batch.",
         "Everything read from the shared memory is validated: a hostile VMM",
