@@ -6,12 +6,17 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
  *   fio --ioengine=external:sel4sim.so --sel4_qemu=PATH
- *       --filename=BACKING --sel4_loop=thread|aio|uring [--sel4_poll_us=N]
+ *       --filename=BACKING --sel4_loop=thread|thread-batch|aio|uring [--sel4_poll_us=N]
  *       [--sel4_accel=MORE_ACCEL_OPTIONS]
  *       [--sel4_cache=writeback|none|...] [--sel4_aio=threads|native|io_uring]
+ *       [--sel4_drive=file|null-co] [--sel4_doorbell_ns=N]
  *       [--sel4_stats=FILE] ...
  *
- * The job's file is QEMU's raw drive.  At init (in the job's process: fio
+ * The job's file is QEMU's raw drive (sel4_drive=file), or only gives its
+ * size to a null-co drive that reads zeroes and drops writes
+ * (sel4_drive=null-co: the device path without the host's storage).
+ * sel4_doorbell_ns charges the VMM each doorbell it rings or takes
+ * (VmmSimConfig.doorbell_ns: what a doorbell may cost on seL4).  At init (in the job's process: fio
  * forks jobs) the engine becomes the seL4 VMM: it starts QEMU with
  * -accel sel4,transport=sim and one virtio-blk-pci, and brings the device
  * up through the guest driver.  fio's buffers are allocated in guest RAM
@@ -58,6 +63,8 @@ struct sel4sim_options {
     char *accel;
     char *cache;
     char *aio;
+    char *drive;
+    unsigned int doorbell_ns;
     unsigned int queue_size;
     char *blk_opts;
     unsigned int iothread;
@@ -80,7 +87,7 @@ static struct fio_option options[] = {
         .type = FIO_OPT_STR_STORE,
         .off1 = offsetof(struct sel4sim_options, loop),
         .def = "uring",
-        .help = "thread, aio or uring",
+        .help = "thread, thread-batch, aio or uring",
         .category = FIO_OPT_C_ENGINE,
         .group = FIO_OPT_G_INVALID,
     },
@@ -121,6 +128,29 @@ static struct fio_option options[] = {
         .off1 = offsetof(struct sel4sim_options, aio),
         .def = "io_uring",
         .help = "-drive aio=: threads, native (needs cache=none) or io_uring",
+        .category = FIO_OPT_C_ENGINE,
+        .group = FIO_OPT_G_INVALID,
+    },
+    {
+        .name = "sel4_drive",
+        .lname = "QEMU drive kind",
+        .type = FIO_OPT_STR_STORE,
+        .off1 = offsetof(struct sel4sim_options, drive),
+        .def = "file",
+        .help = "file (the job's file, raw) or null-co (reads zeroes, "
+                "drops writes: the device path alone)",
+        .category = FIO_OPT_C_ENGINE,
+        .group = FIO_OPT_G_INVALID,
+    },
+    {
+        .name = "sel4_doorbell_ns",
+        .lname = "the VMM's cost per doorbell",
+        .type = FIO_OPT_INT,
+        .off1 = offsetof(struct sel4sim_options, doorbell_ns),
+        .def = "0",
+        .maxval = 1000000,
+        .help = "busy-wait this many ns in the VMM for each doorbell it "
+                "rings or takes (what a doorbell costs on seL4)",
         .category = FIO_OPT_C_ENGINE,
         .group = FIO_OPT_G_INVALID,
     },
@@ -193,7 +223,9 @@ typedef struct Sel4Sim {
     bool stats;                 /* sel4_stats given: counters wanted */
 } Sel4Sim;
 
-static const char *const sel4_loops[] = { "thread", "aio", "uring" };
+static const char *const sel4_loops[] = {
+    "thread", "thread-batch", "aio", "uring",
+};
 
 static bool sel4sim_check_options(struct sel4sim_options *o)
 {
@@ -208,8 +240,13 @@ static bool sel4sim_check_options(struct sel4sim_options *o)
         return false;
     }
     if (!loop_ok) {
-        log_err("sel4sim: sel4_loop must be thread, aio or uring, not '%s'\n",
-                o->loop ? o->loop : "");
+        log_err("sel4sim: sel4_loop must be thread, thread-batch, aio or "
+                "uring, not '%s'\n", o->loop ? o->loop : "");
+        return false;
+    }
+    if (strcmp(o->drive, "file") && strcmp(o->drive, "null-co")) {
+        log_err("sel4sim: sel4_drive must be file or null-co, not '%s'\n",
+                o->drive);
         return false;
     }
     if (o->queue_size & (o->queue_size - 1)) {
@@ -230,7 +267,9 @@ static bool sel4sim_start(struct thread_data *td, Sel4Sim *s,
                                                                    : "",
                                              o->accel ? o->accel : "");
     g_autofree char *drive = NULL;
-    VmmSimConfig cfg = { .socket_path = sock };
+    VmmSimConfig cfg = {
+        .socket_path = sock, .doorbell_ns = o->doorbell_ns,
+    };
     const VmmSimConfig *c;
     uint64_t mmio_next;
     g_autofree char *device = NULL;
@@ -245,8 +284,16 @@ static bool sel4sim_start(struct thread_data *td, Sel4Sim *s,
     g_auto(GStrv) parts = g_strsplit(td->files[0]->file_name, ",", -1);
     g_autofree char *file = g_strjoinv(",,", parts);
 
-    drive = g_strdup_printf("if=none,id=d0,format=raw,file=%s,cache=%s,"
-                            "aio=%s", file, o->cache, o->aio);
+    if (!strcmp(o->drive, "null-co")) {
+        /* the job's size; cache= and aio= are the file's, ignored */
+        drive = g_strdup_printf("if=none,id=d0,driver=null-co,"
+                                "read-zeroes=on,size=%" PRIu64,
+                                (uint64_t)(td->files[0]->real_file_size ?:
+                                           td->o.size));
+    } else {
+        drive = g_strdup_printf("if=none,id=d0,format=raw,file=%s,"
+                                "cache=%s,aio=%s", file, o->cache, o->aio);
+    }
     device = g_strdup_printf("virtio-blk-pci,drive=d0,num-queues=1%s%s%s",
                              o->iothread ? ",iothread=io0" : "",
                              o->blk_opts ? "," : "",
@@ -508,13 +555,15 @@ static void sel4sim_write_stats(struct thread_data *td, Sel4Sim *s,
         return;
     }
     fprintf(f, "{\"job\": \"%s\", \"loop\": \"%s\", \"poll_us\": %u, "
+            "\"drive\": \"%s\", \"doorbell_ns\": %u, "
             "\"ios\": %" PRIu64 ", \"commits\": %" PRIu64 ", "
             "\"qemu_cpu_us\": %" PRId64 ", "
             "\"mmio_requests\": %" PRIu64 ", "
             "\"vmm_doorbells_out\": %" PRIu64 ", "
             "\"vmm_doorbells_in\": %" PRIu64 ", \"msis\": %" PRIu64 ", "
             "\"protocol_errors\": %" PRIu64 ", \"accel\": %s}\n",
-            td->o.name, o->loop, o->poll_us, s->ios, s->commits,
+            td->o.name, o->loop, o->poll_us, o->drive, o->doorbell_ns,
+            s->ios, s->commits,
             qemu_cpu_us, st.requests - s->st0.requests,
             st.doorbells_tx - s->st0.doorbells_tx,
             st.doorbells_rx - s->st0.doorbells_rx,

@@ -109,6 +109,13 @@ typedef struct VmmSimConfig {
     int ram_fd;
     VmmSimIrqFn *irq_fn;        /* optional */
     void *irq_opaque;
+    /*
+     * Busy-wait this long for each doorbell rung (to the device) or taken
+     * (from it): what a doorbell costs the VMM on seL4 (a signal, a
+     * context switch), charged to a simulator whose eventfd costs less.
+     * 0: none.
+     */
+    uint32_t doorbell_ns;
 } VmmSimConfig;
 
 #define VMM_SIM_ERROR vmm_sim_error_quark()

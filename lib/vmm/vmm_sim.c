@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vmm_sim_int.h"
@@ -268,6 +269,23 @@ void vmm_sim_free(VmmSim *sim)
     g_free(sim);
 }
 
+/* cfg.doorbell_ns: the CPU a doorbell costs on seL4, spent here. */
+static void doorbell_charge(const VmmSim *sim)
+{
+    struct timespec t;
+    int64_t until;
+
+    if (!sim->cfg.doorbell_ns) {
+        return;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    until = t.tv_sec * G_GINT64_CONSTANT(1000000000) + t.tv_nsec +
+            sim->cfg.doorbell_ns;
+    do {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while (t.tv_sec * G_GINT64_CONSTANT(1000000000) + t.tv_nsec < until);
+}
+
 static void ring_now(VmmSim *sim)
 {
     uint64_t one = 1;
@@ -280,6 +298,7 @@ static void ring_now(VmmSim *sim)
         sizeof(one)) {
         sim->stats.doorbells_tx++;
     }
+    doorbell_charge(sim);
 }
 
 /* Whether the fault of chance @pct (percent) strikes now. */
@@ -477,6 +496,7 @@ int vmm_sim_pump(VmmSim *sim, int timeout_ms)
         /* We are the only reader and it is readable: does not block. */
         if (read(pfd[0].fd, &count, sizeof(count)) == sizeof(count)) {
             sim->stats.doorbells_rx++;
+            doorbell_charge(sim);
         }
         if (fault_strikes(sim, sim->faults.ignore_pct) && !pfd[1].revents) {
             /* taken at the next pump, which looks at the queues first */

@@ -7,7 +7,9 @@
 #     straight from the file (so the data went through QEMU, not only
 #     around guest RAM);
 #  3. data psync wrote to the file is verified through the engine;
-#  4. a bad engine option is refused with a message and a non-zero exit.
+#  4. a bad engine option is refused with a message and a non-zero exit;
+#  5. sel4_drive=null-co reads zeroes where the file holds 1.'s data, and
+#     the engine's line carries the drive and sel4_doorbell_ns.
 # The engine's counters must show I/Os and no protocol errors.  TAP output.
 #
 #   test-fio-sel4sim.sh FIO_ENGINE_SO QEMU LOOP
@@ -45,7 +47,7 @@ stats_clean() {
             .[-1].accel.requests > 0' "$stats" >/dev/null 2>&1
 }
 
-echo "1..8"
+echo "1..10"
 fio --name=through "${common[@]}" "${sel4[@]}" --do_verify=1 \
     >"$tmp/1.json" 2>"$tmp/1.err"
 check "fio writes and verifies through the engine (loop=$loop)" \
@@ -71,14 +73,28 @@ fio --name=bad --filename="$disk" --size=1M --rw=read \
     --ioengine=external:"$engine" --sel4_qemu="$qemu" --sel4_loop=bogus \
     >/dev/null 2>"$tmp/4.err"
 status=$?
-if [ $status -ne 0 ] && grep -q "sel4_loop must be thread, aio or uring" \
+if [ $status -ne 0 ] && grep -q "sel4_loop must be thread, thread-batch, aio or" \
         "$tmp/4.err"; then
     ok "sel4_loop=bogus is refused with a message"
 else
     not_ok "sel4_loop=bogus is refused with a message (exit $status)"
     cat "$tmp/4.err"
 fi
-for f in "$tmp"/[123].err; do
+# the file holds 1.'s data, not zeroes: only null-co reads zeroes
+fio --name=null --filename="$disk" --size=8M --rw=read --bs=4k \
+    --verify=pattern --verify_pattern=0x00 --verify_only --output-format=json \
+    "${sel4[@]}" --sel4_drive=null-co --sel4_doorbell_ns=1000 \
+    >"$tmp/5.json" 2>"$tmp/5.err"
+check "sel4_drive=null-co: the guest reads zeroes (verify_only, pattern 0)" \
+    fio_clean "$tmp/5.json"
+null_line() {
+    jq -se '.[-1].drive == "null-co" and .[-1].doorbell_ns == 1000 and
+            .[-1].ios > 0' "$stats" >/dev/null 2>&1
+}
+check "... and the engine's line says drive null-co, doorbell_ns 1000" \
+    null_line
+
+for f in "$tmp"/[1235].err; do
     [ -s "$f" ] && { echo "# $(basename "$f"):"; sed 's/^/# /' "$f"; }
 done
 exit $((fails > 0))

@@ -405,6 +405,39 @@ static void test_mmio_roundtrip(void)
     fixture_stop(&f);
 }
 
+/*
+ * doorbell_ns: each doorbell the VMM rings or takes costs it that long,
+ * spent in the calling thread, so the calls take at least the sum.
+ */
+static void test_doorbell_cost(void)
+{
+    const uint32_t cost_ns = 2000000;
+    VmmSimConfig cfg = { .doorbell_ns = cost_ns };
+    VmmSimStats before, after;
+    GError *err = NULL;
+    uint64_t v, doorbells;
+    gint64 t0, elapsed_ns;
+    unsigned i;
+    Fixture f;
+
+    fixture_start_cfg(&f, &cfg, false);
+    before = stats_of(f.sim);
+    t0 = g_get_monotonic_time();
+    for (i = 0; i < 4; i++) {
+        g_assert_true(vmm_sim_mmio_read(f.sim, i, AS_GLOBAL, PCI_BASE, 4,
+                                        &v, &err));
+        g_assert_no_error(err);
+    }
+    elapsed_ns = (g_get_monotonic_time() - t0) * 1000;
+    after = stats_of(f.sim);
+    doorbells = after.doorbells_tx - before.doorbells_tx +
+                after.doorbells_rx - before.doorbells_rx;
+    /* four rung at least; the device's, taken, may merge */
+    g_assert_cmpuint(after.doorbells_tx - before.doorbells_tx, >=, 4);
+    g_assert_cmpint(elapsed_ns, >=, (gint64)(doorbells * cost_ns));
+    fixture_stop(&f);
+}
+
 static void test_batch(void)
 {
     Fixture f;
@@ -817,6 +850,7 @@ int main(int argc, char **argv)
     g_test_add_func("/vmm-sim/config", test_config);
     g_test_add_func("/vmm-sim/mmio-roundtrip", test_mmio_roundtrip);
     g_test_add_func("/vmm-sim/batch", test_batch);
+    g_test_add_func("/vmm-sim/doorbell-cost", test_doorbell_cost);
     g_test_add_func("/vmm-sim/irq", test_irq);
     g_test_add_func("/vmm-sim/lent-ram-irq-fn", test_lent_ram_irq_fn);
     g_test_add_func("/vmm-sim/lent-ram-refused", test_lent_ram_refused);
