@@ -6,18 +6,23 @@
 Block: fio with the sel4sim engine (bench/fio/sel4sim.c): fio -> the
 simulated guest's virtio-blk -> vso_rpc -> QEMU (-accel sel4, loop=MODE)
 -> its backing file -> MSI -> fio.  The limit: fio's own io_uring engine
-on the same backing file.  Network: iperf3 from namespace A to B through
-sel4-net-bridge (tap -> guest virtio-net -> QEMU -> tap), both directions;
-the limit: iperf3 over a veth pair.
+on the same backing file (for the null-co workload, whose QEMU drive
+reads zeroes: fio's null engine).  The QD32 block jobs run again with
+each VMM doorbell charged 10 us (sel4sim's sel4_doorbell_ns).  Network:
+iperf3 from namespace A to B through sel4-net-bridge (tap -> guest
+virtio-net -> QEMU -> tap), both directions; the limit: iperf3 over a
+veth pair.
 
-Modes run in turns within each round (thread, aio, uring, uring_poll,
-limit, then again), so drift in the machine's load hits all of them
-alike; each number is the median over the rounds.
+Modes run in turns within each round (thread, thread_batch, aio, uring,
+uring_poll, thread_deployed, limit, then again), so drift in the
+machine's load hits all of them alike; each number is the median over
+the rounds.
 
 Writes OUT/latest.json, OUT/latest.md and OUT/*.png (gnuplot).  Needs
 root (namespaces).  See bench/README.md.
 """
 import argparse
+import collections
 import json
 import os
 import platform
@@ -32,6 +37,8 @@ import time
 MODES = {
     # name: (accelerator loop, poll-us, more -accel options)
     "thread": ("thread", 0, ""),
+    # the same thread, batches: what batching gains without io_uring
+    "thread_batch": ("thread-batch", 0, ""),
     "aio": ("aio", 0, ""),
     "uring": ("uring", 0, ""),
     "uring_poll": ("uring", 50, ""),
@@ -44,14 +51,39 @@ ALL_MODES = list(MODES) + ["limit"]
 PLAIN = "uring_plain"
 NET_MODES = ALL_MODES + [PLAIN]
 
+# a fio job; drive: sel4sim's sel4_drive (QEMU's drive: the backing file,
+# or null-co); doorbell_ns: what the simulated VMM spends per doorbell
+Job = collections.namedtuple("Job", "rw bs qd drive doorbell_ns",
+                             defaults=("file", 0))
+# a doorbell's cost on seL4, as the bench assumes it (a signal and a
+# context switch each way, against an eventfd write here)
+DOORBELL_NS = 10000
 BLOCK = {
-    # name: (fio rw, block size, iodepth)
-    "randread4k_qd1": ("randread", "4k", 1),
-    "randread4k_qd32": ("randread", "4k", 32),
-    "randwrite4k_qd32": ("randwrite", "4k", 32),
-    "seqread128k": ("read", "128k", 8),
-    "seqwrite128k": ("write", "128k", 8),
+    "randread4k_qd1": Job("randread", "4k", 1),
+    "randread4k_qd32": Job("randread", "4k", 32),
+    "randwrite4k_qd32": Job("randwrite", "4k", 32),
+    "seqread128k": Job("read", "128k", 8),
+    "seqwrite128k": Job("write", "128k", 8),
+    # the device path alone: no storage behind QEMU's virtio-blk
+    "randread4k_qd32_null": Job("randread", "4k", 32, drive="null-co"),
+    # every doorbell the VMM rings or takes costs it 10 us
+    "randread4k_qd32_db10us": Job("randread", "4k", 32,
+                                  doorbell_ns=DOORBELL_NS),
+    "randwrite4k_qd32_db10us": Job("randwrite", "4k", 32,
+                                   doorbell_ns=DOORBELL_NS),
 }
+def free_doorbells_of(wl):
+    """The workload @wl is with doorbells at no cost (None: it is one)."""
+    job = BLOCK.get(wl)
+    if not job or not job.doorbell_ns:
+        return None
+    return next(w for w, j in BLOCK.items()
+                if j == job._replace(doorbell_ns=0))
+
+
+# what --real-file runs again on a real disk: the jobs that read the file
+REAL_FILE_BLOCK = [wl for wl, j in BLOCK.items()
+                   if j.drive == "file" and not j.doorbell_ns]
 NET = {
     # name: iperf3 parallel streams
     "iperf3_tcp1": 1,
@@ -143,15 +175,15 @@ class Block:
         self.direct = direct
 
     def fio_cmd(self, wl, mode, stats):
-        rw, bs, qd = BLOCK[wl]
+        job = BLOCK[wl]
         cmd = ["fio", "--output-format=json", "--name=" + wl,
                "--filename=" + self.disk, "--size=%dM" % DISK_MB,
-               "--rw=" + rw, "--bs=" + bs, "--iodepth=%d" % qd,
+               "--rw=" + job.rw, "--bs=" + job.bs, "--iodepth=%d" % job.qd,
                "--time_based", "--runtime=%g" % self.args.runtime,
                "--lat_percentiles=1", "--randrepeat=0", "--norandommap",
                "--direct=%d" % self.direct]
         if mode == "limit":
-            cmd.append("--ioengine=" + self.limit_engine)
+            cmd.append("--ioengine=" + self.limit_of(wl))
             return cmd
         loop, poll_us, accel = MODES[mode]
         return cmd + ["--ioengine=external:" + self.args.engine,
@@ -159,8 +191,14 @@ class Block:
                       "--sel4_loop=" + loop, "--sel4_poll_us=%d" % poll_us,
                       "--sel4_cache=" + self.cache,
                       "--sel4_aio=" + self.aio,
+                      "--sel4_drive=" + job.drive,
+                      "--sel4_doorbell_ns=%d" % job.doorbell_ns,
                       "--sel4_stats=" + stats] + \
             (["--sel4_accel=" + accel] if accel else [])
+
+    def limit_of(self, wl):
+        """The limit's fio engine: with no storage (null-co), fio's null."""
+        return "null" if BLOCK[wl].drive == "null-co" else self.limit_engine
 
     def once(self, wl, mode, tmp, profile=None):
         stats = os.path.join(tmp, "stats.json")
@@ -184,7 +222,7 @@ class Block:
         if job.get("error"):
             raise RuntimeError("fio %s %s: error %s" %
                                (wl, mode, job["error"]))
-        ddir = "write" if "write" in BLOCK[wl][0] else "read"
+        ddir = "write" if "write" in BLOCK[wl].rw else "read"
         d = job[ddir]
         ios = d["total_ios"]
         pct = d["lat_ns"]["percentile"]
@@ -198,6 +236,8 @@ class Block:
         fio_cpu_us = (job["usr_cpu"] + job["sys_cpu"]) / 100 * \
             job["job_runtime"] * 1000
         extra = {"fio_cpu_us": fio_cpu_us, "ios": ios}
+        if mode == "limit":
+            extra["engine"] = self.limit_of(wl)
         if mode != "limit":
             with open(stats) as f:
                 st = json.loads(f.read().splitlines()[-1])
@@ -214,6 +254,8 @@ class Block:
                 "accel_requests": st["accel"]["requests"],
                 "accel_doorbells": st["accel"]["doorbells_in"] +
                 st["accel"]["doorbells_out"],
+                "drive": st["drive"],
+                "doorbell_ns": st["doorbell_ns"],
             })
             res["cpu_us_per_op"] = (fio_cpu_us + st["qemu_cpu_us"]) / ios
         else:
@@ -479,6 +521,11 @@ def ratios(workloads):
         for m in MODES:
             out[wl][m + "_vs_limit"] = ratio_of(modes[m], modes["limit"],
                                                 key)
+        free = free_doorbells_of(wl)
+        if free in workloads:
+            for m in MODES:
+                out[wl][m + "_vs_free_doorbells"] = ratio_of(
+                    modes[m], workloads[free][m], key)
         if wl.startswith("iperf3"):
             out[wl][PLAIN + "_vs_limit"] = ratio_of(modes[PLAIN],
                                                     modes["limit"], key)
@@ -541,7 +588,8 @@ def markdown(result):
             vs = rat[wl].get(mode + "_vs_limit")
             lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |"
                          % (wl, mode if mode != "limit" else
-                            "limit (fio %s)" % m["limit_engine"],
+                            "limit (fio %s)" % r.get("engine",
+                                                     m["limit_engine"]),
                             fmt(r["iops"], "%.0f"), fmt(r["mbps"]),
                             fmt(r["lat_p50_us"]), fmt(r["lat_p99_us"]),
                             fmt(r["cpu_us_per_op"], "%.2f"),
@@ -579,6 +627,18 @@ def markdown(result):
               "notify-suppress-us=0): " + ", ".join(
         "%s %s" % (wl, fmt(rat[wl]["uring_vs_thread_deployed"], "%.2f×"))
         for wl in result["workloads"]), ""]
+    costly = [wl for wl in result["workloads"]
+              if free_doorbells_of(wl) in result["workloads"]]
+    if costly:
+        lines += ["Doorbells at %g µs each (the VMM busy-waits that long "
+                  "for each one it rings or takes), IOPS as a share of "
+                  "the same workload's at no cost:" % (DOORBELL_NS / 1000),
+                  ""]
+        for wl in costly:
+            lines.append("- %s: %s" % (free_doorbells_of(wl), ", ".join(
+                "%s %s" % (mo, fmt(rat[wl].get(mo + "_vs_free_doorbells"),
+                                   "%.2f")) for mo in MODES)))
+        lines.append("")
     lines += ["Targets:", ""]
     for t in result["targets"]:
         lines.append("- %s = %s (want ≥ %.1f): %s" %
@@ -597,7 +657,7 @@ def markdown(result):
                   "direct=1), IOPS, µs p50/p99 and vs limit:" % real["path"],
                   "", "| workload | QEMU aio | " + " | ".join(ALL_MODES) +
                   " |", "|---|---|" + "---:|" * len(ALL_MODES)]
-        for wl in BLOCK:
+        for wl in REAL_FILE_BLOCK:
             for aio in ("aio=io_uring", "aio=native"):
                 w = real[aio]["workloads"][wl]
                 rt = real[aio]["ratios"][wl]
@@ -800,7 +860,7 @@ def main():
                 log("== real file %s: cache=none, aio=%s vs fio %s" %
                     (args.real_file, aio, lim))
                 blk = Block(args, args.real_file, "none", aio, lim, 1)
-                w = run_block(args, blk, list(BLOCK))
+                w = run_block(args, blk, REAL_FILE_BLOCK)
                 real["aio=" + aio] = {"workloads": w, "ratios": ratios(w)}
         if args.profile:
             profile(args, tmpdir)
