@@ -34,9 +34,17 @@
  * per I/O in that span, and the accelerator's own counters over the same
  * span (requests, passes and their batch-size histogram, doorbells,
  * events; qom-get /machine/accel stats on QEMU's QMP socket).
+ *
+ * numjobs=N (up to 4, with --thread) shares one QEMU and one device with
+ * num-queues=N: job n is request queue n, so requests of several queues
+ * can meet in one of the accelerator's batches.  The jobs share the VMM
+ * under a lock; one of them at a time sleeps on its doorbell and wakes
+ * the others, and the last one out writes the one stats line.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,6 +209,11 @@ static struct fio_option options[] = {
 };
 
 typedef struct Sel4Sim {
+    GMutex lock;                /* the VmmSim is used by one job at a time */
+    GCond changed;              /* events taken: used rings may have more */
+    bool fd_waiter;             /* a job sleeps on the doorbell fd */
+    int wake_fd;                /* wakes it: another job took the events */
+    unsigned users;             /* jobs on this device */
     VmmSim *sim;
     VmmSimQemu qemu;
     GuestAlloc mem;
@@ -208,11 +221,6 @@ typedef struct Sel4Sim {
     bool blk_up;
     char *dir;                  /* the VMM's and QMP's sockets */
     char *qmp_path;
-    uint64_t buf_gpa;           /* fio's buffers, in guest RAM */
-    uint8_t *buf_host;
-    size_t buf_len;
-    struct io_u **events;       /* reaped by getevents, handed by event */
-    unsigned queued;            /* since the last commit */
     /* the measured span: from the first queue to cleanup */
     bool measuring;
     int64_t qemu_cpu0;
@@ -222,6 +230,20 @@ typedef struct Sel4Sim {
     uint64_t ios, commits;
     bool stats;                 /* sel4_stats given: counters wanted */
 } Sel4Sim;
+
+/* One fio job: request queue @q of the shared device. */
+typedef struct Sel4SimJob {
+    Sel4Sim *s;
+    unsigned q;
+    struct io_u **events;       /* reaped by getevents, handed by event */
+    unsigned queued;            /* since the last commit */
+    unsigned in_flight, max_in_flight;
+    uint64_t ios, commits;
+} Sel4SimJob;
+
+/* The devices of this fio process by job name: numjobs share one. */
+static GMutex sel4sim_devices_lock;
+static GHashTable *sel4sim_devices;
 
 static const char *const sel4_loops[] = {
     "thread", "thread-batch", "aio", "uring",
@@ -294,8 +316,8 @@ static bool sel4sim_start(struct thread_data *td, Sel4Sim *s,
         drive = g_strdup_printf("if=none,id=d0,format=raw,file=%s,"
                                 "cache=%s,aio=%s", file, o->cache, o->aio);
     }
-    device = g_strdup_printf("virtio-blk-pci,drive=d0,num-queues=1%s%s%s",
-                             o->iothread ? ",iothread=io0" : "",
+    device = g_strdup_printf("virtio-blk-pci,drive=d0,num-queues=%u%s%s%s",
+                             td->o.numjobs, o->iothread ? ",iothread=io0" : "",
                              o->blk_opts ? "," : "",
                              o->blk_opts ? o->blk_opts : "");
     args[1] = drive;
@@ -319,8 +341,9 @@ static bool sel4sim_start(struct thread_data *td, Sel4Sim *s,
     /* the driver's rings, headers and fio's buffers: upper half of RAM */
     guest_alloc_init(&s->mem, s->sim, c->ram_base + c->ram_size / 2,
                      c->ram_size / 2);
-    if (!virtio_blk_init(&s->blk, s->sim, &s->mem, 0, &mmio_next,
-                         SEL4SIM_SPI_BASE, true, o->queue_size, errp)) {
+    if (!virtio_blk_init_mq(&s->blk, s->sim, &s->mem, 0, &mmio_next,
+                            SEL4SIM_SPI_BASE, true, o->queue_size,
+                            td->o.numjobs, errp)) {
         return false;
     }
     s->blk_up = true;
@@ -328,12 +351,48 @@ static bool sel4sim_start(struct thread_data *td, Sel4Sim *s,
 }
 
 static void sel4sim_cleanup(struct thread_data *td);
+static void sel4sim_put(struct thread_data *td, Sel4Sim *s);
+
+/* The device of @td's job and its numjobs, started by the first of them. */
+static Sel4Sim *sel4sim_get(struct thread_data *td, GError **errp)
+{
+    struct sel4sim_options *o = td->eo;
+    g_autoptr(GMutexLocker) locker =
+        g_mutex_locker_new(&sel4sim_devices_lock);
+    Sel4Sim *s;
+
+    if (!sel4sim_devices) {
+        sel4sim_devices = g_hash_table_new_full(g_str_hash, g_str_equal,
+                                                g_free, NULL);
+    }
+    s = g_hash_table_lookup(sel4sim_devices, td->o.name);
+    if (s) {
+        s->users++;
+        return s;
+    }
+    s = g_new0(Sel4Sim, 1);
+    g_mutex_init(&s->lock);
+    g_cond_init(&s->changed);
+    s->users = 1;
+    s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    s->dir = g_dir_make_tmp("sel4sim-XXXXXX", errp);
+    if (s->wake_fd < 0 || !s->dir || !sel4sim_start(td, s, o, errp)) {
+        if (errp && !*errp) {
+            g_set_error(errp, G_FILE_ERROR, g_file_error_from_errno(errno),
+                        "eventfd: %s", g_strerror(errno));
+        }
+        sel4sim_put(td, s);
+        return NULL;
+    }
+    g_hash_table_insert(sel4sim_devices, g_strdup(td->o.name), s);
+    return s;
+}
 
 static int sel4sim_init(struct thread_data *td)
 {
     struct sel4sim_options *o = td->eo;
     g_autoptr(GError) err = NULL;
-    Sel4Sim *s;
+    Sel4SimJob *j;
 
     if (!sel4sim_check_options(o)) {
         return 1;
@@ -343,19 +402,28 @@ static int sel4sim_init(struct thread_data *td)
                 td->o.nr_files);
         return 1;
     }
-    s = calloc(1, sizeof(*s));
-    td->io_ops_data = s;
-    s->dir = g_dir_make_tmp("sel4sim-XXXXXX", &err);
-    if (!s->dir || !sel4sim_start(td, s, o, &err)) {
+    if (td->o.numjobs > VIRTIO_BLK_MAX_QUEUES ||
+        (td->o.numjobs > 1 && !td->o.use_thread)) {
+        log_err("sel4sim: numjobs=%u: one queue each of one device needs "
+                "--thread and at most %u jobs\n", td->o.numjobs,
+                VIRTIO_BLK_MAX_QUEUES);
+        return 1;
+    }
+    j = g_new0(Sel4SimJob, 1);
+    td->io_ops_data = j;
+    j->q = td->subjob_number;
+    j->s = sel4sim_get(td, &err);
+    if (!j->s) {
         log_err("sel4sim: %s\n", err ? err->message : "cannot start");
         sel4sim_cleanup(td);
         return 1;
     }
-    /* no more can complete than the ring holds */
-    s->events = calloc(s->blk.nreqs, sizeof(*s->events));
-    if (td->o.iodepth > s->blk.vq.size) {
-        log_info("sel4sim: iodepth %u above the queue's %u entries: "
-                 "fio will see it full\n", td->o.iodepth, s->blk.vq.size);
+    /* the requests are shared by the queues: each job its part */
+    j->max_in_flight = j->s->blk.nreqs / td->o.numjobs;
+    j->events = g_new0(struct io_u *, j->max_in_flight);
+    if (td->o.iodepth > j->max_in_flight) {
+        log_info("sel4sim: iodepth %u above the queue's %u requests: "
+                 "fio will see it full\n", td->o.iodepth, j->max_in_flight);
     }
     return 0;
 }
@@ -363,17 +431,17 @@ static int sel4sim_init(struct thread_data *td)
 /* fio's I/O buffers, in guest RAM so the device reaches them directly. */
 static int sel4sim_iomem_alloc(struct thread_data *td, size_t size)
 {
-    Sel4Sim *s = td->io_ops_data;
+    Sel4SimJob *j = td->io_ops_data;
+    Sel4Sim *s = j->s;
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&s->lock);
+    uint64_t gpa = guest_alloc(&s->mem, size, 4096);
 
-    s->buf_gpa = guest_alloc(&s->mem, size, 4096);
-    if (!s->buf_gpa) {
+    if (!gpa) {
         log_err("sel4sim: %zu bytes of buffers do not fit in guest RAM\n",
                 size);
         return 1;
     }
-    s->buf_host = guest_ptr(&s->mem, s->buf_gpa, size);
-    s->buf_len = size;
-    td->orig_buffer = (char *)s->buf_host;
+    td->orig_buffer = (char *)guest_ptr(&s->mem, gpa, size);
     return 0;
 }
 
@@ -408,6 +476,7 @@ static int sel4sim_close_file(struct thread_data *td, struct fio_file *f)
     return 0;
 }
 
+/* The measured span starts at the first I/O of any job; lock held. */
 static void sel4sim_measure_start(Sel4Sim *s)
 {
     g_autoptr(GError) err = NULL;
@@ -422,10 +491,26 @@ static void sel4sim_measure_start(Sel4Sim *s)
     }
 }
 
+/* The guest-physical address of fio's buffer @p, @len long; 0: not ours. */
+static uint64_t sel4sim_gpa(Sel4Sim *s, void *p, size_t len)
+{
+    const VmmSimConfig *c = vmm_sim_config(s->sim);
+    uint64_t base = c->ram_base + c->ram_size / 2;
+    uint8_t *host = guest_ptr(&s->mem, base, c->ram_size / 2);
+
+    if ((uint8_t *)p < host || len > c->ram_size / 2 ||
+        (size_t)((uint8_t *)p - host) > c->ram_size / 2 - len) {
+        return 0;
+    }
+    return base + ((uint8_t *)p - host);
+}
+
 static enum fio_q_status sel4sim_queue(struct thread_data *td,
                                        struct io_u *io_u)
 {
-    Sel4Sim *s = td->io_ops_data;
+    Sel4SimJob *j = td->io_ops_data;
+    Sel4Sim *s = j->s;
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&s->lock);
     g_autoptr(GError) err = NULL;
     uint64_t gpa = 0;
     unsigned type;
@@ -434,7 +519,7 @@ static enum fio_q_status sel4sim_queue(struct thread_data *td,
     if (!s->measuring) {
         sel4sim_measure_start(s);
     }
-    if (s->blk.in_flight == s->blk.nreqs) {
+    if (j->in_flight == j->max_in_flight) {
         return FIO_Q_BUSY;
     }
     switch (io_u->ddir) {
@@ -456,86 +541,136 @@ static enum fio_q_status sel4sim_queue(struct thread_data *td,
         return FIO_Q_COMPLETED;
     }
     if (type == VIRTIO_BLK_T_IN || type == VIRTIO_BLK_T_OUT) {
-        uint8_t *p = (uint8_t *)io_u->xfer_buf;
-
         /* fio hands out its own buffers, which live in guest RAM */
-        if (p < s->buf_host || io_u->xfer_buflen > s->buf_len ||
-            (size_t)(p - s->buf_host) > s->buf_len - io_u->xfer_buflen) {
+        gpa = sel4sim_gpa(s, io_u->xfer_buf, io_u->xfer_buflen);
+        if (!gpa) {
             io_u->error = EFAULT;
             return FIO_Q_COMPLETED;
         }
-        gpa = s->buf_gpa + (p - s->buf_host);
     }
-    if (!virtio_blk_submit(&s->blk, type, io_u->offset / VIRTIO_BLK_SECTOR,
-                           gpa, io_u->xfer_buflen, io_u, &err)) {
+    if (!virtio_blk_submit_on(&s->blk, j->q, type,
+                              io_u->offset / VIRTIO_BLK_SECTOR, gpa,
+                              io_u->xfer_buflen, io_u, &err)) {
         log_err("sel4sim: %s\n", err->message);
         io_u->error = EINVAL;
         return FIO_Q_COMPLETED;
     }
-    s->queued++;
+    j->in_flight++;
+    j->queued++;
     return FIO_Q_QUEUED;
+}
+
+/* Events were taken while the lock was held: wake whoever sleeps. */
+static void sel4sim_events_taken(Sel4Sim *s)
+{
+    uint64_t one = 1;
+
+    g_cond_broadcast(&s->changed);
+    if (s->fd_waiter && write(s->wake_fd, &one, sizeof(one)) < 0) {
+        /* the counter is full: it is awake anyway */
+    }
 }
 
 static int sel4sim_commit(struct thread_data *td)
 {
-    Sel4Sim *s = td->io_ops_data;
+    Sel4SimJob *j = td->io_ops_data;
+    Sel4Sim *s = j->s;
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&s->lock);
     g_autoptr(GError) err = NULL;
+    bool ok;
 
-    if (!s->queued) {
+    if (!j->queued) {
         return 0;
     }
-    s->queued = 0;
-    s->commits++;
-    if (!virtio_blk_kick(&s->blk, &err)) {
+    j->queued = 0;
+    j->commits++;
+    /* the notify's reply wait takes events, other queues' MSIs among them */
+    ok = virtio_blk_kick_on(&s->blk, j->q, &err);
+    sel4sim_events_taken(s);
+    if (!ok) {
         log_err("sel4sim: notify: %s\n", err->message);
         return -EIO;
     }
     return 0;
 }
 
+/*
+ * Sleep until events come or @end passes; lock held.  One job sleeps on
+ * the doorbell (and QEMU's hang-up) without the lock, the others on the
+ * condition it broadcasts once it has taken the events.
+ */
+static void sel4sim_wait(Sel4Sim *s, gint64 end)
+{
+    struct pollfd fds[] = {
+        { .fd = vmm_sim_doorbell_fd(s->sim), .events = POLLIN },
+        { .fd = vmm_sim_conn_fd(s->sim), .events = POLLRDHUP },
+        { .fd = s->wake_fd, .events = POLLIN },
+    };
+    gint64 left_ms = (end - g_get_monotonic_time() + 999) / 1000;
+    uint64_t n;
+
+    if (s->fd_waiter) {
+        g_cond_wait_until(&s->changed, &s->lock, end);
+        return;
+    }
+    s->fd_waiter = true;
+    g_mutex_unlock(&s->lock);
+    poll(fds, G_N_ELEMENTS(fds), MAX(left_ms, 0));
+    g_mutex_lock(&s->lock);
+    s->fd_waiter = false;
+    if (read(s->wake_fd, &n, sizeof(n)) < 0) {
+        /* nothing was written: the doorbell or the time woke us */
+    }
+    vmm_sim_poll(s->sim, 0);
+    g_cond_broadcast(&s->changed);
+}
+
 static int sel4sim_getevents(struct thread_data *td, unsigned int min,
                              unsigned int max, const struct timespec *t)
 {
-    Sel4Sim *s = td->io_ops_data;
+    Sel4SimJob *j = td->io_ops_data;
+    Sel4Sim *s = j->s;
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&s->lock);
     int timeout_ms = t ? t->tv_sec * 1000 + t->tv_nsec / 1000000
                        : SEL4SIM_IO_TIMEOUT_MS;
+    gint64 end = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
     unsigned n = 0;
 
     for (;;) {
-        g_autoptr(GError) err = NULL;
         VirtioBlkReq *req;
 
-        while (n < MIN(max, s->blk.nreqs) &&
-               (req = virtio_blk_poll(&s->blk))) {
+        while (n < MIN(max, j->max_in_flight) &&
+               (req = virtio_blk_poll_on(&s->blk, j->q))) {
             struct io_u *io_u = req->opaque;
 
             io_u->error = req->status == VIRTIO_BLK_S_OK ? 0 : EIO;
             io_u->resid = 0;
-            s->events[n++] = io_u;
+            j->events[n++] = io_u;
         }
         if (n >= min) {
             break;
         }
-        /* the queue's next MSI; the used ring is checked again after it */
-        if (!virtio_pci_wait(&s->blk.pci, timeout_ms, &err)) {
-            if (err || !t) {
-                log_err("sel4sim: no completion within %d ms%s%s\n",
-                        timeout_ms, err ? ": " : "",
-                        err ? err->message : "");
+        if (g_get_monotonic_time() >= end) {
+            if (!t) {
+                log_err("sel4sim: queue %u: no completion within %d ms\n",
+                        j->q, timeout_ms);
                 return -EIO;
             }
             break;
         }
+        /* the used ring is checked again after the next events */
+        sel4sim_wait(s, end);
     }
-    s->ios += n;
+    j->in_flight -= n;
+    j->ios += n;
     return n;
 }
 
 static struct io_u *sel4sim_event(struct thread_data *td, int event)
 {
-    Sel4Sim *s = td->io_ops_data;
+    Sel4SimJob *j = td->io_ops_data;
 
-    return s->events[event];
+    return j->events[event];
 }
 
 /* The measured span's counters; @acc: the accelerator's, in the span. */
@@ -555,7 +690,7 @@ static void sel4sim_write_stats(struct thread_data *td, Sel4Sim *s,
         return;
     }
     fprintf(f, "{\"job\": \"%s\", \"loop\": \"%s\", \"poll_us\": %u, "
-            "\"drive\": \"%s\", \"doorbell_ns\": %u, "
+            "\"drive\": \"%s\", \"doorbell_ns\": %u, \"queues\": %u, "
             "\"ios\": %" PRIu64 ", \"commits\": %" PRIu64 ", "
             "\"qemu_cpu_us\": %" PRId64 ", "
             "\"mmio_requests\": %" PRIu64 ", "
@@ -563,7 +698,7 @@ static void sel4sim_write_stats(struct thread_data *td, Sel4Sim *s,
             "\"vmm_doorbells_in\": %" PRIu64 ", \"msis\": %" PRIu64 ", "
             "\"protocol_errors\": %" PRIu64 ", \"accel\": %s}\n",
             td->o.name, o->loop, o->poll_us, o->drive, o->doorbell_ns,
-            s->ios, s->commits,
+            s->blk.nqueues, s->ios, s->commits,
             qemu_cpu_us, st.requests - s->st0.requests,
             st.doorbells_tx - s->st0.doorbells_tx,
             st.doorbells_rx - s->st0.doorbells_rx,
@@ -572,16 +707,19 @@ static void sel4sim_write_stats(struct thread_data *td, Sel4Sim *s,
     fclose(f);
 }
 
-static void sel4sim_cleanup(struct thread_data *td)
+/* A job leaves device @s; the last one out writes the stats, stops QEMU. */
+static void sel4sim_put(struct thread_data *td, Sel4Sim *s)
 {
-    Sel4Sim *s = td->io_ops_data;
     g_autoptr(GError) err = NULL;
     VmmSimAccelStats acc1, acc = { 0 };
     int64_t cpu = -1;
     int status = 0;
 
-    if (!s) {
+    if (--s->users) {
         return;
+    }
+    if (sel4sim_devices) {
+        g_hash_table_steal(sel4sim_devices, td->o.name);
     }
     if (s->measuring) {
         cpu = vmm_sim_qemu_cpu_us(&s->qemu);
@@ -607,10 +745,36 @@ static void sel4sim_cleanup(struct thread_data *td)
         }
         rmdir(s->dir);
     }
+    if (s->wake_fd >= 0) {
+        close(s->wake_fd);
+    }
     g_free(s->qmp_path);
     g_free(s->dir);
-    free(s->events);
-    free(s);
+    g_mutex_clear(&s->lock);
+    g_cond_clear(&s->changed);
+    g_free(s);
+}
+
+static void sel4sim_cleanup(struct thread_data *td)
+{
+    Sel4SimJob *j = td->io_ops_data;
+
+    if (!j) {
+        return;
+    }
+    if (j->s) {
+        Sel4Sim *s = j->s;
+
+        g_mutex_lock(&sel4sim_devices_lock);
+        g_mutex_lock(&s->lock);
+        s->ios += j->ios;
+        s->commits += j->commits;
+        g_mutex_unlock(&s->lock);
+        sel4sim_put(td, s);
+        g_mutex_unlock(&sel4sim_devices_lock);
+    }
+    g_free(j->events);
+    g_free(j);
     td->io_ops_data = NULL;
 }
 
