@@ -52,9 +52,11 @@ PLAIN = "uring_plain"
 NET_MODES = ALL_MODES + [PLAIN]
 
 # a fio job; drive: sel4sim's sel4_drive (QEMU's drive: the backing file,
-# or null-co); doorbell_ns: what the simulated VMM spends per doorbell
-Job = collections.namedtuple("Job", "rw bs qd drive doorbell_ns",
-                             defaults=("file", 0))
+# or null-co); doorbell_ns: what the simulated VMM spends per doorbell;
+# jobs: fio threads, each on its own request queue of the one device (the
+# limit: as many threads on the file), qd each
+Job = collections.namedtuple("Job", "rw bs qd drive doorbell_ns jobs",
+                             defaults=("file", 0, 1))
 # a doorbell's cost on seL4, as the bench assumes it (a signal and a
 # context switch each way, against an eventfd write here)
 DOORBELL_NS = 10000
@@ -64,6 +66,8 @@ BLOCK = {
     "randwrite4k_qd32": Job("randwrite", "4k", 32),
     "seqread128k": Job("read", "128k", 8),
     "seqwrite128k": Job("write", "128k", 8),
+    # two queues of one device, 16 each: requests of both meet in a batch
+    "randread4k_qd32_mq2": Job("randread", "4k", 16, jobs=2),
     # the device path alone: no storage behind QEMU's virtio-blk
     "randread4k_qd32_null": Job("randread", "4k", 32, drive="null-co"),
     # every doorbell the VMM rings or takes costs it 10 us
@@ -182,6 +186,9 @@ class Block:
                "--time_based", "--runtime=%g" % self.args.runtime,
                "--lat_percentiles=1", "--randrepeat=0", "--norandommap",
                "--direct=%d" % self.direct]
+        if job.jobs > 1:
+            cmd += ["--numjobs=%d" % job.jobs, "--thread",
+                    "--group_reporting"]
         if mode == "limit":
             cmd.append("--ioengine=" + self.limit_of(wl))
             return cmd

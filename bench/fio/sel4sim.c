@@ -37,14 +37,16 @@
  *
  * numjobs=N (up to 4, with --thread) shares one QEMU and one device with
  * num-queues=N: job n is request queue n, so requests of several queues
- * can meet in one of the accelerator's batches.  The jobs share the VMM
- * under a lock; one of them at a time sleeps on its doorbell and wakes
- * the others, and the last one out writes the one stats line.
+ * can meet in one of the accelerator's batches.  Job n is vCPU n: its
+ * notifies come from waiter slot n, sent and then waited for like its
+ * completions, so several can be in flight.  The jobs share the VMM under
+ * a lock; the one that sleeps on the doorbell takes the events for all
+ * (only it polls the VMM) and wakes the others; the last one out writes
+ * the one stats line.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,7 +214,6 @@ typedef struct Sel4Sim {
     GMutex lock;                /* the VmmSim is used by one job at a time */
     GCond changed;              /* events taken: used rings may have more */
     bool fd_waiter;             /* a job sleeps on the doorbell fd */
-    int wake_fd;                /* wakes it: another job took the events */
     unsigned users;             /* jobs on this device */
     VmmSim *sim;
     VmmSimQemu qemu;
@@ -243,6 +244,7 @@ typedef struct Sel4SimJob {
 
 /* The devices of this fio process by job name: numjobs share one. */
 static GMutex sel4sim_devices_lock;
+static GCond sel4sim_devices_added;
 static GHashTable *sel4sim_devices;
 
 static const char *const sel4_loops[] = {
@@ -353,12 +355,17 @@ static bool sel4sim_start(struct thread_data *td, Sel4Sim *s,
 static void sel4sim_cleanup(struct thread_data *td);
 static void sel4sim_put(struct thread_data *td, Sel4Sim *s);
 
-/* The device of @td's job and its numjobs, started by the first of them. */
+/*
+ * The device of @td's job and its numjobs, started by the job itself:
+ * fio's clones of it (subjob 1..) carry numjobs=1 and wait for it.
+ */
 static Sel4Sim *sel4sim_get(struct thread_data *td, GError **errp)
 {
     struct sel4sim_options *o = td->eo;
     g_autoptr(GMutexLocker) locker =
         g_mutex_locker_new(&sel4sim_devices_lock);
+    gint64 end = g_get_monotonic_time() +
+                 (gint64)SEL4SIM_TIMEOUT_MS * 1000;
     Sel4Sim *s;
 
     if (!sel4sim_devices) {
@@ -366,6 +373,17 @@ static Sel4Sim *sel4sim_get(struct thread_data *td, GError **errp)
                                                 g_free, NULL);
     }
     s = g_hash_table_lookup(sel4sim_devices, td->o.name);
+    while (!s && td->subjob_number) {
+        if (!g_cond_wait_until(&sel4sim_devices_added, &sel4sim_devices_lock,
+                               end)) {
+            g_set_error(errp, VMM_SIM_ERROR, VMM_SIM_ERROR_TIMEOUT,
+                        "job %s.%u: no device from job %s.0 within %d ms",
+                        td->o.name, td->subjob_number, td->o.name,
+                        SEL4SIM_TIMEOUT_MS);
+            return NULL;
+        }
+        s = g_hash_table_lookup(sel4sim_devices, td->o.name);
+    }
     if (s) {
         s->users++;
         return s;
@@ -374,17 +392,13 @@ static Sel4Sim *sel4sim_get(struct thread_data *td, GError **errp)
     g_mutex_init(&s->lock);
     g_cond_init(&s->changed);
     s->users = 1;
-    s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     s->dir = g_dir_make_tmp("sel4sim-XXXXXX", errp);
-    if (s->wake_fd < 0 || !s->dir || !sel4sim_start(td, s, o, errp)) {
-        if (errp && !*errp) {
-            g_set_error(errp, G_FILE_ERROR, g_file_error_from_errno(errno),
-                        "eventfd: %s", g_strerror(errno));
-        }
+    if (!s->dir || !sel4sim_start(td, s, o, errp)) {
         sel4sim_put(td, s);
         return NULL;
     }
     g_hash_table_insert(sel4sim_devices, g_strdup(td->o.name), s);
+    g_cond_broadcast(&sel4sim_devices_added);
     return s;
 }
 
@@ -403,7 +417,7 @@ static int sel4sim_init(struct thread_data *td)
         return 1;
     }
     if (td->o.numjobs > VIRTIO_BLK_MAX_QUEUES ||
-        (td->o.numjobs > 1 && !td->o.use_thread)) {
+        ((td->o.numjobs > 1 || td->subjob_number) && !td->o.use_thread)) {
         log_err("sel4sim: numjobs=%u: one queue each of one device needs "
                 "--thread and at most %u jobs\n", td->o.numjobs,
                 VIRTIO_BLK_MAX_QUEUES);
@@ -419,7 +433,7 @@ static int sel4sim_init(struct thread_data *td)
         return 1;
     }
     /* the requests are shared by the queues: each job its part */
-    j->max_in_flight = j->s->blk.nreqs / td->o.numjobs;
+    j->max_in_flight = j->s->blk.nreqs / j->s->blk.nqueues;
     j->events = g_new0(struct io_u *, j->max_in_flight);
     if (td->o.iodepth > j->max_in_flight) {
         log_info("sel4sim: iodepth %u above the queue's %u requests: "
@@ -560,40 +574,6 @@ static enum fio_q_status sel4sim_queue(struct thread_data *td,
     return FIO_Q_QUEUED;
 }
 
-/* Events were taken while the lock was held: wake whoever sleeps. */
-static void sel4sim_events_taken(Sel4Sim *s)
-{
-    uint64_t one = 1;
-
-    g_cond_broadcast(&s->changed);
-    if (s->fd_waiter && write(s->wake_fd, &one, sizeof(one)) < 0) {
-        /* the counter is full: it is awake anyway */
-    }
-}
-
-static int sel4sim_commit(struct thread_data *td)
-{
-    Sel4SimJob *j = td->io_ops_data;
-    Sel4Sim *s = j->s;
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&s->lock);
-    g_autoptr(GError) err = NULL;
-    bool ok;
-
-    if (!j->queued) {
-        return 0;
-    }
-    j->queued = 0;
-    j->commits++;
-    /* the notify's reply wait takes events, other queues' MSIs among them */
-    ok = virtio_blk_kick_on(&s->blk, j->q, &err);
-    sel4sim_events_taken(s);
-    if (!ok) {
-        log_err("sel4sim: notify: %s\n", err->message);
-        return -EIO;
-    }
-    return 0;
-}
-
 /*
  * Sleep until events come or @end passes; lock held.  One job sleeps on
  * the doorbell (and QEMU's hang-up) without the lock, the others on the
@@ -604,10 +584,8 @@ static void sel4sim_wait(Sel4Sim *s, gint64 end)
     struct pollfd fds[] = {
         { .fd = vmm_sim_doorbell_fd(s->sim), .events = POLLIN },
         { .fd = vmm_sim_conn_fd(s->sim), .events = POLLRDHUP },
-        { .fd = s->wake_fd, .events = POLLIN },
     };
     gint64 left_ms = (end - g_get_monotonic_time() + 999) / 1000;
-    uint64_t n;
 
     if (s->fd_waiter) {
         g_cond_wait_until(&s->changed, &s->lock, end);
@@ -618,11 +596,54 @@ static void sel4sim_wait(Sel4Sim *s, gint64 end)
     poll(fds, G_N_ELEMENTS(fds), MAX(left_ms, 0));
     g_mutex_lock(&s->lock);
     s->fd_waiter = false;
-    if (read(s->wake_fd, &n, sizeof(n)) < 0) {
-        /* nothing was written: the doorbell or the time woke us */
-    }
     vmm_sim_poll(s->sim, 0);
     g_cond_broadcast(&s->changed);
+}
+
+/*
+ * One notify for the batch, as vCPU @q writes it: sent, then waited for
+ * as the other jobs' events are, so notifies of several queues can be in
+ * flight together (waiter slots 0..3) and meet in one of QEMU's passes.
+ */
+static int sel4sim_commit(struct thread_data *td)
+{
+    Sel4SimJob *j = td->io_ops_data;
+    Sel4Sim *s = j->s;
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&s->lock);
+    g_autoptr(GError) err = NULL;
+    Virtq *vq = virtio_blk_vq(&s->blk, j->q);
+    gint64 end = g_get_monotonic_time() +
+                 (gint64)SEL4SIM_IO_TIMEOUT_MS * 1000;
+    VmmSimAccess acc = {
+        .slot = j->q, .as = AS_GLOBAL, .len = 2, .write = true,
+        .addr = virtio_pci_notify_addr(&s->blk.pci, vq), .data = vq->index,
+    };
+    VmmSimBatch b = { 0 };
+
+    if (!j->queued) {
+        return 0;
+    }
+    j->queued = 0;
+    j->commits++;
+    if (!virtq_kick_prepare(vq)) {
+        return 0;               /* EVENT_IDX: the device needs no notify */
+    }
+    if (!vmm_sim_mmio_send(s->sim, &b, &acc, 1, &err)) {
+        log_err("sel4sim: queue %u: notify: %s\n", j->q, err->message);
+        return -EIO;
+    }
+    while (b.done < b.n && g_get_monotonic_time() < end) {
+        sel4sim_wait(s, end);
+    }
+    if (b.done < b.n || b.failed) {
+        log_err("sel4sim: queue %u: notify %s\n", j->q,
+                b.failed ? "failed: QEMU is gone" : "not answered");
+        if (b.done < b.n) {
+            vmm_sim_mmio_abandon(s->sim, &b);
+        }
+        return -EIO;
+    }
+    return 0;
 }
 
 static int sel4sim_getevents(struct thread_data *td, unsigned int min,
@@ -744,9 +765,6 @@ static void sel4sim_put(struct thread_data *td, Sel4Sim *s)
             unlink(s->qmp_path);
         }
         rmdir(s->dir);
-    }
-    if (s->wake_fd >= 0) {
-        close(s->wake_fd);
     }
     g_free(s->qmp_path);
     g_free(s->dir);

@@ -9,7 +9,10 @@
 #  3. data psync wrote to the file is verified through the engine;
 #  4. a bad engine option is refused with a message and a non-zero exit;
 #  5. sel4_drive=null-co reads zeroes where the file holds 1.'s data, and
-#     the engine's line carries the drive and sel4_doorbell_ns.
+#     the engine's line carries the drive and sel4_doorbell_ns;
+#  6. numjobs=3 (--thread) share one device with three request queues:
+#     each job writes and verifies its own 8 MiB through its queue, and
+#     the one engine line counts three queues and every job's I/Os.
 # The engine's counters must show I/Os and no protocol errors.  TAP output.
 #
 #   test-fio-sel4sim.sh FIO_ENGINE_SO QEMU LOOP
@@ -47,7 +50,7 @@ stats_clean() {
             .[-1].accel.requests > 0' "$stats" >/dev/null 2>&1
 }
 
-echo "1..10"
+echo "1..13"
 fio --name=through "${common[@]}" "${sel4[@]}" --do_verify=1 \
     >"$tmp/1.json" 2>"$tmp/1.err"
 check "fio writes and verifies through the engine (loop=$loop)" \
@@ -94,7 +97,26 @@ null_line() {
 check "... and the engine's line says drive null-co, doorbell_ns 1000" \
     null_line
 
-for f in "$tmp"/[1235].err; do
+: >"$stats"
+fio --name=mq "${common[@]}" "${sel4[@]}" --do_verify=1 --thread \
+    --numjobs=3 --offset_increment=8M --size=8M \
+    >"$tmp/6.json" 2>"$tmp/6.err"
+check "numjobs=3 on three queues of one device write and verify" \
+    test $? -eq 0
+mq_clean() {
+    # fio warns of the jobs' writers on stdout, before the JSON
+    sed -n '/^{/,$p' "$tmp/6.json" |
+        jq -e '[.jobs[] | select(.error == 0 and .read.total_ios > 0)] |
+               length == 3' >/dev/null 2>&1
+}
+check "... each of the three jobs with reads verified, no errors" mq_clean
+mq_line() {
+    jq -se 'length == 1 and .[0].queues == 3 and .[0].ios > 0 and
+            .[0].protocol_errors == 0' "$stats" >/dev/null 2>&1
+}
+check "... one engine line: three queues, I/Os, no protocol errors" mq_line
+
+for f in "$tmp"/[12356].err; do
     [ -s "$f" ] && { echo "# $(basename "$f"):"; sed 's/^/# /' "$f"; }
 done
 exit $((fails > 0))

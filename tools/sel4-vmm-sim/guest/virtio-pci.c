@@ -469,16 +469,19 @@ bool virtio_pci_driver_ok(VirtioPci *d, GError **errp)
                                    VIRTIO_STATUS_DRIVER_OK, errp);
 }
 
+uint64_t virtio_pci_notify_addr(const VirtioPci *d, const Virtq *vq)
+{
+    return d->notify + (uint64_t)d->notify_off[vq->index] * d->notify_mult;
+}
+
 bool virtio_pci_kick(VirtioPci *d, Virtq *vq, GError **errp)
 {
-    uint64_t addr = d->notify +
-                    (uint64_t)d->notify_off[vq->index] * d->notify_mult;
-
     if (!virtq_kick_prepare(vq)) {
         return true;
     }
-    return vmm_sim_mmio_write(d->sim, VCPU_SLOT, AS_GLOBAL, addr, 2,
-                              vq->index, errp);
+    return vmm_sim_mmio_write(d->sim, VCPU_SLOT, AS_GLOBAL,
+                              virtio_pci_notify_addr(d, vq), 2, vq->index,
+                              errp);
 }
 
 bool virtio_pci_wait(VirtioPci *d, int timeout_ms, GError **errp)

@@ -102,6 +102,8 @@ static inline bool virtio_pci_has(const VirtioPci *d, unsigned feature)
 
 /* Notify the device of @vq's new requests if it wants to be (MMIO). */
 bool virtio_pci_kick(VirtioPci *d, Virtq *vq, GError **errp);
+/* The guest-physical address a notify of @vq is written to (2 bytes). */
+uint64_t virtio_pci_notify_addr(const VirtioPci *d, const Virtq *vq);
 /*
  * Wait up to @timeout_ms for a queue interrupt not seen yet (MSI pulse,
  * or INTx, acknowledged by reading the ISR).  False on timeout.
