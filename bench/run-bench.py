@@ -14,9 +14,9 @@ virtio-net -> QEMU -> tap), both directions; the limit: iperf3 over a
 veth pair.
 
 Modes run in turns within each round (thread, thread_batch, aio, uring,
-uring_poll, thread_deployed, limit, then again), so drift in the
-machine's load hits all of them alike; each number is the median over
-the rounds.
+uring_poll, thread_deployed, uring_vhost (block jobs of one queue on the
+file), limit, then again), so drift in the machine's load hits all of
+them alike; each number is the median over the rounds.
 
 Writes OUT/latest.json, OUT/latest.md and OUT/*.png (gnuplot).  Needs
 root (namespaces).  See bench/README.md.
@@ -47,6 +47,12 @@ MODES = {
     "thread_deployed": ("thread", 0, "ioeventfd=off,notify-suppress-us=0"),
 }
 ALL_MODES = list(MODES) + ["limit"]
+# block only: the device is vhost-user-blk-pci, served by
+# qemu-storage-daemon on the same file (the data path outside QEMU: its
+# kicks through the accelerator's ioeventfd fast path); CPU per op adds
+# the daemon's
+VHOST_MODES = {"uring_vhost": "uring"}
+BLOCK_MODES = list(MODES) + list(VHOST_MODES) + ["limit"]
 # iperf3 only: loop=uring without the guest's checksum/TSO offloads
 PLAIN = "uring_plain"
 NET_MODES = ALL_MODES + [PLAIN]
@@ -83,6 +89,15 @@ def free_doorbells_of(wl):
         return None
     return next(w for w, j in BLOCK.items()
                 if j == job._replace(doorbell_ns=0))
+
+
+def modes_of(wl):
+    """The block modes workload @wl runs in: qemu-storage-daemon's
+    vhost-user-blk export serves one queue on the file."""
+    job = BLOCK[wl]
+    if job.jobs > 1 or job.drive != "file":
+        return [m for m in BLOCK_MODES if m not in VHOST_MODES]
+    return BLOCK_MODES
 
 
 # what --real-file runs again on a real disk: the jobs that read the file
@@ -192,7 +207,11 @@ class Block:
         if mode == "limit":
             cmd.append("--ioengine=" + self.limit_of(wl))
             return cmd
-        loop, poll_us, accel = MODES[mode]
+        if mode in VHOST_MODES:
+            loop, poll_us, accel = MODES[VHOST_MODES[mode]]
+            cmd.append("--sel4_vhost_user=" + self.args.storage_daemon)
+        else:
+            loop, poll_us, accel = MODES[mode]
         return cmd + ["--ioengine=external:" + self.args.engine,
                       "--sel4_qemu=" + self.args.qemu,
                       "--sel4_loop=" + loop, "--sel4_poll_us=%d" % poll_us,
@@ -253,6 +272,7 @@ class Block:
                                    (wl, mode, st["protocol_errors"]))
             extra.update({
                 "qemu_cpu_us": st["qemu_cpu_us"],
+                "daemon_cpu_us": st["daemon_cpu_us"],
                 "doorbells_per_op": (st["vmm_doorbells_out"] +
                                      st["vmm_doorbells_in"]) / st["ios"],
                 "notifies_per_op": st["mmio_requests"] / st["ios"],
@@ -264,7 +284,8 @@ class Block:
                 "drive": st["drive"],
                 "doorbell_ns": st["doorbell_ns"],
             })
-            res["cpu_us_per_op"] = (fio_cpu_us + st["qemu_cpu_us"]) / ios
+            res["cpu_us_per_op"] = (fio_cpu_us + st["qemu_cpu_us"] +
+                                    st["daemon_cpu_us"]) / ios
         else:
             res["cpu_us_per_op"] = fio_cpu_us / ios
         if self.args.perf:
@@ -455,11 +476,11 @@ def combine(samples):
 
 
 def run_block(args, blk, workloads):
-    samples = {wl: {m: [] for m in ALL_MODES} for wl in workloads}
+    samples = {wl: {m: [] for m in modes_of(wl)} for wl in workloads}
     with tempfile.TemporaryDirectory(prefix="sel4-bench-") as tmp:
         for rnd in range(args.rounds):
             for wl in workloads:
-                for m in ALL_MODES:
+                for m in modes_of(wl):
                     r = blk.once(wl, m, tmp)
                     samples[wl][m].append(r)
                     log("  round %d %-17s %-10s %9.0f IOPS %8.1f MB/s "
@@ -467,7 +488,7 @@ def run_block(args, blk, workloads):
                         (rnd + 1, wl, m, r["iops"], r["mbps"],
                          r["lat_p50_us"], r["lat_p99_us"],
                          r["cpu_us_per_op"]))
-    return {wl: {m: combine(samples[wl][m]) for m in ALL_MODES}
+    return {wl: {m: combine(samples[wl][m]) for m in modes_of(wl)}
             for wl in workloads}
 
 
@@ -525,14 +546,16 @@ def ratios(workloads):
                                                modes["thread"], key),
                    "uring_vs_thread_deployed": ratio_of(
                        modes["uring"], modes["thread_deployed"], key)}
-        for m in MODES:
-            out[wl][m + "_vs_limit"] = ratio_of(modes[m], modes["limit"],
-                                                key)
+        for m in modes:
+            if m != "limit" and m != PLAIN:
+                out[wl][m + "_vs_limit"] = ratio_of(modes[m], modes["limit"],
+                                                    key)
         free = free_doorbells_of(wl)
         if free in workloads:
-            for m in MODES:
-                out[wl][m + "_vs_free_doorbells"] = ratio_of(
-                    modes[m], workloads[free][m], key)
+            for m in modes:
+                if m != "limit" and m in workloads[free]:
+                    out[wl][m + "_vs_free_doorbells"] = ratio_of(
+                        modes[m], workloads[free][m], key)
         if wl.startswith("iperf3"):
             out[wl][PLAIN + "_vs_limit"] = ratio_of(modes[PLAIN],
                                                     modes["limit"], key)
@@ -590,8 +613,10 @@ def markdown(result):
     for wl in BLOCK:
         if wl not in result["workloads"]:
             continue
-        for mode in ALL_MODES:
-            r = result["workloads"][wl][mode]
+        for mode in BLOCK_MODES:
+            r = result["workloads"][wl].get(mode)
+            if r is None:       # a result of before the mode was added
+                continue
             vs = rat[wl].get(mode + "_vs_limit")
             lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |"
                          % (wl, mode if mode != "limit" else
@@ -662,20 +687,20 @@ def markdown(result):
     if real:
         lines += ["", "Real file %s (QEMU cache=none; limit: fio with "
                   "direct=1), IOPS, µs p50/p99 and vs limit:" % real["path"],
-                  "", "| workload | QEMU aio | " + " | ".join(ALL_MODES) +
-                  " |", "|---|---|" + "---:|" * len(ALL_MODES)]
+                  "", "| workload | QEMU aio | " + " | ".join(BLOCK_MODES) +
+                  " |", "|---|---|" + "---:|" * len(BLOCK_MODES)]
         for wl in REAL_FILE_BLOCK:
             for aio in ("aio=io_uring", "aio=native"):
                 w = real[aio]["workloads"][wl]
                 rt = real[aio]["ratios"][wl]
                 lines.append("| %s | %s | %s |" % (wl, aio, " | ".join(
-                    "%s (%s/%s µs%s)" % (
+                    "-" if mo not in w else "%s (%s/%s µs%s)" % (
                         fmt(w[mo]["iops"], "%.0f"),
                         fmt(w[mo]["lat_p50_us"], "%.0f"),
                         fmt(w[mo]["lat_p99_us"], "%.0f"),
                         "" if mo == "limit" else
                         ", " + fmt(rt.get(mo + "_vs_limit"), "%.2f"))
-                    for mo in ALL_MODES)))
+                    for mo in BLOCK_MODES)))
         lines.append("")
         lines.append("(limit with aio=native: fio's libaio engine)")
     lines.append("")
@@ -703,21 +728,30 @@ def plots(result, out):
         return path
 
     W = result["workloads"]
-    iops = table("iops.dat", [[w] + [W[w][m]["iops"] for m in ALL_MODES]
-                              for w in wls], ["workload"] + ALL_MODES)
+    # the block modes are a superset of the network's: a network row has
+    # no value (NaN) in a block-only column
+    M = BLOCK_MODES
+
+    def val(w, m, key, rev=False):
+        r = W[w].get(m)
+        r = r and (r["reverse"] if rev else r)
+        return r[key] if r else None
+
+    iops = table("iops.dat", [[w] + [val(w, m, "iops") for m in M]
+                              for w in wls], ["workload"] + M)
     lat = table("latency.dat",
-                [[w + "-" + p] + [W[w][m]["lat_%s_us" % p] for m in ALL_MODES]
+                [[w + "-" + p] + [val(w, m, "lat_%s_us" % p) for m in M]
                  for w in ("randread4k_qd1", "randread4k_qd32") if w in W
-                 for p in ("p50", "p99")], ["workload"] + ALL_MODES)
+                 for p in ("p50", "p99")], ["workload"] + M)
     thr = table("throughput.dat",
-                [[w + "-MB/s"] + [W[w][m]["mbps"] for m in ALL_MODES]
+                [[w + "-MB/s"] + [val(w, m, "mbps") for m in M]
                  for w in ("seqread128k", "seqwrite128k") if w in W] +
                 [[w + ("-rev" if rev else "") + "-Mbit/s"] +
-                 [(W[w][m]["reverse"] if rev else W[w][m])["gbps"] * 1000
-                  for m in ALL_MODES] for w in nets for rev in (False, True)],
-                ["workload"] + ALL_MODES)
+                 [val(w, m, "gbps", rev) and val(w, m, "gbps", rev) * 1000
+                  for m in M] for w in nets for rev in (False, True)],
+                ["workload"] + M)
     cols = ", ".join("'%s' using %d:xtic(1) title '%s'" %
-                     (p, i + 2, m) for i, m in enumerate(ALL_MODES)
+                     (p, i + 2, m) for i, m in enumerate(M)
                      for p in ["%FILE%"])
     m = result["machine"]
     sub = "%s, %d CPUs, load %s" % (m["cpu_model"], m["cpus"],
@@ -816,6 +850,9 @@ def main():
     ap.add_argument("--qemu", required=True)
     ap.add_argument("--engine", required=True, help="sel4sim.so")
     ap.add_argument("--bridge", required=True, help="sel4-net-bridge")
+    ap.add_argument("--storage-daemon",
+                    help="qemu-storage-daemon of the uring_vhost mode "
+                         "(default: storage-daemon/ next to --qemu)")
     ap.add_argument("--out", default="bench/results")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rounds", type=int)
@@ -829,7 +866,9 @@ def main():
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run-bench: needs root (network namespaces)")
-    for p in (args.qemu, args.engine, args.bridge):
+    args.storage_daemon = args.storage_daemon or os.path.join(
+        os.path.dirname(args.qemu), "storage-daemon", "qemu-storage-daemon")
+    for p in (args.qemu, args.engine, args.bridge, args.storage_daemon):
         if not os.path.exists(p):
             sys.exit("run-bench: %s does not exist (./run bench builds it)"
                      % p)

@@ -23,6 +23,10 @@ CONFIG_VIRTIO_NET=y
 CONFIG_VIRTIO_SERIAL=y
 CONFIG_VIRTIO_RNG=y
 CONFIG_VIRTIO_9P=y
+# vhost-user-blk-pci: the block data path in qemu-storage-daemon (or SPDK),
+# guest RAM shared with it through the transport's fd (vhost-user is on by
+# default in configure; the daemon's export is CONFIG_VHOST_USER_BLK_SERVER).
+CONFIG_VHOST_USER_BLK=y
 
 # QEMU's iotests (./run iotests) on the `virt` machine: many quick-group
 # tests attach their disk as scsi-hd on virtio-scsi-pci (with iothreads).

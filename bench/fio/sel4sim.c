@@ -10,7 +10,7 @@
  *       [--sel4_accel=MORE_ACCEL_OPTIONS]
  *       [--sel4_cache=writeback|none|...] [--sel4_aio=threads|native|io_uring]
  *       [--sel4_drive=file|null-co] [--sel4_doorbell_ns=N]
- *       [--sel4_stats=FILE] ...
+ *       [--sel4_vhost_user=QEMU_STORAGE_DAEMON] [--sel4_stats=FILE] ...
  *
  * The job's file is QEMU's raw drive (sel4_drive=file), or only gives its
  * size to a null-co drive that reads zeroes and drops writes
@@ -29,9 +29,16 @@
  *              event from QEMU, the VMM's doorbell) when it is empty
  *   event      the io_u of a reaped request
  *
+ * With sel4_vhost_user, the device is vhost-user-blk-pci instead, served
+ * by that qemu-storage-daemon on the same file (sel4_cache and sel4_aio
+ * apply to its file node): the guest's kicks go through the accelerator's
+ * ioeventfd fast path to the daemon, which reads the requests from guest
+ * RAM (the transport's fd) itself; QEMU serves the device's configuration
+ * and its interrupts only.
+ *
  * With sel4_stats, cleanup appends one JSON line: I/Os, QEMU's CPU time
  * from the first I/O to the end, the VMM's doorbells and MMIO requests
- * per I/O in that span, and the accelerator's own counters over the same
+ * per I/O in that span (and the daemon's CPU time), and the accelerator's own counters over the same
  * span (requests, passes and their batch-size histogram, doorbells,
  * events; qom-get /machine/accel stats on QEMU's QMP socket).
  *
@@ -58,6 +65,7 @@
 #include "optgroup.h"
 
 #include "qemu-launch.h"
+#include "storage-daemon.h"
 #include "virtio-blk.h"
 
 #define SEL4SIM_TIMEOUT_MS  20000
@@ -78,6 +86,7 @@ struct sel4sim_options {
     unsigned int queue_size;
     char *blk_opts;
     unsigned int iothread;
+    char *vhost_user;
     char *stats;
 };
 
@@ -197,6 +206,16 @@ static struct fio_option options[] = {
         .group = FIO_OPT_G_INVALID,
     },
     {
+        .name = "sel4_vhost_user",
+        .lname = "vhost-user-blk-pci served by qemu-storage-daemon",
+        .type = FIO_OPT_STR_STORE,
+        .off1 = offsetof(struct sel4sim_options, vhost_user),
+        .help = "path of qemu-storage-daemon: it serves the file as a "
+                "vhost-user-blk export, QEMU has vhost-user-blk-pci on it",
+        .category = FIO_OPT_C_ENGINE,
+        .group = FIO_OPT_G_INVALID,
+    },
+    {
         .name = "sel4_stats",
         .lname = "where to append this job's path counters",
         .type = FIO_OPT_STR_STORE,
@@ -222,9 +241,12 @@ typedef struct Sel4Sim {
     bool blk_up;
     char *dir;                  /* the VMM's and QMP's sockets */
     char *qmp_path;
+    VmmSimQsd qsd;              /* with sel4_vhost_user */
+    char *vhost_sock;
     /* the measured span: from the first queue to cleanup */
     bool measuring;
     int64_t qemu_cpu0;
+    int64_t qsd_cpu0;
     VmmSimStats st0;
     VmmSimAccelStats acc0;
     uint64_t irqs0;
@@ -273,12 +295,39 @@ static bool sel4sim_check_options(struct sel4sim_options *o)
                 o->drive);
         return false;
     }
+    if (o->vhost_user && access(o->vhost_user, X_OK) != 0) {
+        log_err("sel4sim: sel4_vhost_user=%s is not an executable "
+                "qemu-storage-daemon\n", o->vhost_user);
+        return false;
+    }
     if (o->queue_size & (o->queue_size - 1)) {
         log_err("sel4sim: sel4_queue_size=%u is not a power of 2\n",
                 o->queue_size);
         return false;
     }
     return true;
+}
+
+/*
+ * qemu-storage-daemon serving @file (QEMU's option syntax) as a
+ * vhost-user-blk export; sel4_cache and sel4_aio as -drive would have
+ * them on its file node.
+ */
+static bool sel4sim_start_daemon(Sel4Sim *s, struct sel4sim_options *o,
+                                 const char *file, GError **errp)
+{
+    bool direct = !strcmp(o->cache, "none") ||
+                  !strcmp(o->cache, "directsync");
+    g_autofree char *blockdev = g_strdup_printf(
+        "driver=file,filename=%s,aio=%s,cache.direct=%s,cache.no-flush=%s",
+        file, o->aio, direct ? "on" : "off",
+        !strcmp(o->cache, "unsafe") ? "on" : "off");
+
+    s->vhost_sock = g_build_filename(s->dir, "vhost-blk.sock", NULL);
+    s->qsd = (VmmSimQsd) {
+        .bin = o->vhost_user, .blockdev = blockdev, .sock = s->vhost_sock,
+    };
+    return vmm_sim_qsd_start(&s->qsd, SEL4SIM_TIMEOUT_MS, errp);
 }
 
 static bool sel4sim_start(struct thread_data *td, Sel4Sim *s,
@@ -308,20 +357,41 @@ static bool sel4sim_start(struct thread_data *td, Sel4Sim *s,
     g_auto(GStrv) parts = g_strsplit(td->files[0]->file_name, ",", -1);
     g_autofree char *file = g_strjoinv(",,", parts);
 
-    if (!strcmp(o->drive, "null-co")) {
-        /* the job's size; cache= and aio= are the file's, ignored */
-        drive = g_strdup_printf("if=none,id=d0,driver=null-co,"
-                                "read-zeroes=on,size=%" PRIu64,
-                                (uint64_t)(td->files[0]->real_file_size ?:
-                                           td->o.size));
+    if (o->vhost_user) {
+        /* the daemon's export: one queue, a file */
+        if (td->o.numjobs > 1 || strcmp(o->drive, "file")) {
+            g_set_error(errp, VMM_SIM_ERROR, VMM_SIM_ERROR_FAILED,
+                        "sel4_vhost_user serves one job's file: not with "
+                        "numjobs=%u or sel4_drive=%s", td->o.numjobs,
+                        o->drive);
+            return false;
+        }
+        if (!sel4sim_start_daemon(s, o, file, errp)) {
+            return false;
+        }
+        drive = g_strdup_printf("socket,id=vu0,path=%s", s->vhost_sock);
+        args[0] = "-chardev";
+        device = g_strdup_printf("vhost-user-blk-pci,chardev=vu0,"
+                                 "num-queues=1%s%s", o->blk_opts ? "," : "",
+                                 o->blk_opts ? o->blk_opts : "");
     } else {
-        drive = g_strdup_printf("if=none,id=d0,format=raw,file=%s,"
-                                "cache=%s,aio=%s", file, o->cache, o->aio);
+        if (!strcmp(o->drive, "null-co")) {
+            /* the job's size; cache= and aio= are the file's, ignored */
+            drive = g_strdup_printf("if=none,id=d0,driver=null-co,"
+                                    "read-zeroes=on,size=%" PRIu64,
+                                    (uint64_t)(td->files[0]->real_file_size ?:
+                                               td->o.size));
+        } else {
+            drive = g_strdup_printf("if=none,id=d0,format=raw,file=%s,"
+                                    "cache=%s,aio=%s", file, o->cache,
+                                    o->aio);
+        }
+        device = g_strdup_printf("virtio-blk-pci,drive=d0,num-queues=%u%s%s%s",
+                                 td->o.numjobs,
+                                 o->iothread ? ",iothread=io0" : "",
+                                 o->blk_opts ? "," : "",
+                                 o->blk_opts ? o->blk_opts : "");
     }
-    device = g_strdup_printf("virtio-blk-pci,drive=d0,num-queues=%u%s%s%s",
-                             td->o.numjobs, o->iothread ? ",iothread=io0" : "",
-                             o->blk_opts ? "," : "",
-                             o->blk_opts ? o->blk_opts : "");
     args[1] = drive;
     args[3] = device;
     s->qmp_path = g_build_filename(s->dir, "qmp.sock", NULL);
@@ -497,6 +567,7 @@ static void sel4sim_measure_start(Sel4Sim *s)
 
     s->measuring = true;
     s->qemu_cpu0 = vmm_sim_qemu_cpu_us(&s->qemu);
+    s->qsd_cpu0 = vmm_sim_pid_cpu_us(s->qsd.pid);
     vmm_sim_get_stats(s->sim, &s->st0);
     s->irqs0 = vmm_sim_irq_count(s->sim, s->blk.pci.spi_queues);
     if (s->stats &&
@@ -696,7 +767,7 @@ static struct io_u *sel4sim_event(struct thread_data *td, int event)
 
 /* The measured span's counters; @acc: the accelerator's, in the span. */
 static void sel4sim_write_stats(struct thread_data *td, Sel4Sim *s,
-                                int64_t qemu_cpu_us,
+                                int64_t qemu_cpu_us, int64_t qsd_cpu_us,
                                 const VmmSimAccelStats *acc)
 {
     struct sel4sim_options *o = td->eo;
@@ -714,13 +785,14 @@ static void sel4sim_write_stats(struct thread_data *td, Sel4Sim *s,
             "\"drive\": \"%s\", \"doorbell_ns\": %u, \"queues\": %u, "
             "\"ios\": %" PRIu64 ", \"commits\": %" PRIu64 ", "
             "\"qemu_cpu_us\": %" PRId64 ", "
+            "\"daemon_cpu_us\": %" PRId64 ", "
             "\"mmio_requests\": %" PRIu64 ", "
             "\"vmm_doorbells_out\": %" PRIu64 ", "
             "\"vmm_doorbells_in\": %" PRIu64 ", \"msis\": %" PRIu64 ", "
             "\"protocol_errors\": %" PRIu64 ", \"accel\": %s}\n",
             td->o.name, o->loop, o->poll_us, o->drive, o->doorbell_ns,
             s->blk.nqueues, s->ios, s->commits,
-            qemu_cpu_us, st.requests - s->st0.requests,
+            qemu_cpu_us, qsd_cpu_us, st.requests - s->st0.requests,
             st.doorbells_tx - s->st0.doorbells_tx,
             st.doorbells_rx - s->st0.doorbells_rx,
             vmm_sim_irq_count(s->sim, s->blk.pci.spi_queues) - s->irqs0,
@@ -733,7 +805,7 @@ static void sel4sim_put(struct thread_data *td, Sel4Sim *s)
 {
     g_autoptr(GError) err = NULL;
     VmmSimAccelStats acc1, acc = { 0 };
-    int64_t cpu = -1;
+    int64_t cpu = -1, qsd_cpu = 0;
     int status = 0;
 
     if (--s->users) {
@@ -745,6 +817,11 @@ static void sel4sim_put(struct thread_data *td, Sel4Sim *s)
     if (s->measuring) {
         cpu = vmm_sim_qemu_cpu_us(&s->qemu);
         cpu = cpu >= 0 && s->qemu_cpu0 >= 0 ? cpu - s->qemu_cpu0 : -1;
+        if (s->qsd.pid) {
+            qsd_cpu = vmm_sim_pid_cpu_us(s->qsd.pid);
+            qsd_cpu = qsd_cpu >= 0 && s->qsd_cpu0 >= 0 ? qsd_cpu - s->qsd_cpu0
+                                                       : -1;
+        }
         if (s->stats && vmm_sim_qemu_accel_stats(&s->qemu, &acc1, &err)) {
             vmm_sim_accel_stats_sub(&acc, &acc1, &s->acc0);
         } else if (s->stats) {
@@ -756,17 +833,22 @@ static void sel4sim_put(struct thread_data *td, Sel4Sim *s)
         virtio_blk_destroy(&s->blk);
     }
     vmm_sim_qemu_stop(&s->qemu, &status, NULL);
+    vmm_sim_qsd_stop(&s->qsd, NULL);
     if (s->sim && s->measuring && s->stats) {
-        sel4sim_write_stats(td, s, cpu, &acc);
+        sel4sim_write_stats(td, s, cpu, qsd_cpu, &acc);
     }
     vmm_sim_free(s->sim);
     if (s->dir) {
         if (s->qmp_path) {
             unlink(s->qmp_path);
         }
+        if (s->vhost_sock) {
+            unlink(s->vhost_sock);
+        }
         rmdir(s->dir);
     }
     g_free(s->qmp_path);
+    g_free(s->vhost_sock);
     g_free(s->dir);
     g_mutex_clear(&s->lock);
     g_cond_clear(&s->changed);

@@ -17,6 +17,38 @@
 #include "qemu-launch.h"
 #include "qmp-client.h"
 
+pid_t vmm_sim_spawn(const char *const *argv, bool quiet, const char *log,
+                    GError **errp)
+{
+    pid_t pid = fork();
+
+    if (pid < 0) {
+        g_set_error(errp, VMM_SIM_ERROR, VMM_SIM_ERROR_FAILED,
+                    "fork: %s", g_strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        sigset_t none;
+
+        /* the caller may keep signals for a thread of its own: not QEMU's */
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        if (quiet || log) {
+            int fd = log ? open(log, O_WRONLY | O_CREAT | O_APPEND, 0600)
+                         : open("/dev/null", O_WRONLY);
+
+            if (fd >= 0) {
+                dup2(fd, 1);
+                dup2(fd, 2);
+            }
+        }
+        execv(argv[0], (char **)argv);
+        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    return pid;
+}
+
 bool vmm_sim_qemu_spawn(VmmSimQemu *q, VmmSim *sim, GError **errp)
 {
     g_autofree char *accel = g_strdup_printf(
@@ -44,31 +76,10 @@ bool vmm_sim_qemu_spawn(VmmSimQemu *q, VmmSim *sim, GError **errp)
         g_ptr_array_add(argv, qmp);
     }
     g_ptr_array_add(argv, NULL);
-    pid = fork();
+    pid = vmm_sim_spawn((const char *const *)argv->pdata, q->quiet, q->log,
+                        errp);
     if (pid < 0) {
-        g_set_error(errp, VMM_SIM_ERROR, VMM_SIM_ERROR_FAILED,
-                    "fork: %s", g_strerror(errno));
         return false;
-    }
-    if (pid == 0) {
-        sigset_t none;
-
-        /* the caller may keep signals for a thread of its own: not QEMU */
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        if (q->quiet || q->log) {
-            int fd = q->log ? open(q->log, O_WRONLY | O_CREAT | O_APPEND,
-                                   0600)
-                            : open("/dev/null", O_WRONLY);
-
-            if (fd >= 0) {
-                dup2(fd, 1);
-                dup2(fd, 2);
-            }
-        }
-        execv(q->qemu, (char **)argv->pdata);
-        fprintf(stderr, "exec %s: %s\n", q->qemu, strerror(errno));
-        _exit(127);
     }
     q->pid = pid;
     return true;
@@ -131,12 +142,17 @@ bool vmm_sim_qemu_start(VmmSimQemu *q, VmmSim *sim, int timeout_ms,
 
 int64_t vmm_sim_qemu_cpu_us(const VmmSimQemu *q)
 {
-    g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int)q->pid);
+    return vmm_sim_pid_cpu_us(q->pid);
+}
+
+int64_t vmm_sim_pid_cpu_us(pid_t pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int)pid);
     g_autofree char *text = NULL;
     unsigned long long utime, stime;
     const char *p;
 
-    if (q->pid <= 0 || !g_file_get_contents(path, &text, NULL, NULL)) {
+    if (pid <= 0 || !g_file_get_contents(path, &text, NULL, NULL)) {
         return -1;
     }
     /* the name in parentheses may hold anything: fields follow the last ')' */

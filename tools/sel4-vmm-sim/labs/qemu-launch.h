@@ -36,6 +36,13 @@ typedef struct VmmSimQemu {
     struct QmpClient *qmp_client;       /* connected on first use */
 } VmmSimQemu;
 
+/*
+ * Fork and exec @argv (argv[0]: the path) with an empty signal mask, its
+ * stdout and stderr to /dev/null (@quiet) or appended to @log (NULL: ours).
+ * Returns its pid, or -1 with @errp set.
+ */
+pid_t vmm_sim_spawn(const char *const *argv, bool quiet, const char *log,
+                    GError **errp);
 /* Fork and exec QEMU for @sim's socket; q->pid is set.  No waiting. */
 bool vmm_sim_qemu_spawn(VmmSimQemu *q, VmmSim *sim, GError **errp);
 /*
@@ -50,6 +57,8 @@ bool vmm_sim_qemu_start(VmmSimQemu *q, VmmSim *sim, int timeout_ms,
  * microseconds, from /proc/<pid>/stat; -1 when it cannot be read.
  */
 int64_t vmm_sim_qemu_cpu_us(const VmmSimQemu *q);
+/* The same of any process of ours (e.g. qemu-storage-daemon). */
+int64_t vmm_sim_pid_cpu_us(pid_t pid);
 /*
  * SIGTERM (QEMU shuts down cleanly, running its shutdown notifiers and
  * trace events), wait for it, close the QMP connection; @status and @ru

@@ -1,0 +1,336 @@
+/*
+ * End-to-end: vhost-user-blk-pci under -accel sel4, served by
+ * qemu-storage-daemon: the block data path leaves QEMU.
+ *
+ * Copyright (c) 2026 The sel4-qemu-uring authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * usage: test-vhost-user-blk QEMU_BINARY LOOP_OPTIONS
+ * (exit 77, a skip, when QEMU_BINARY is empty or missing, or when
+ * storage-daemon/qemu-storage-daemon is not built next to it; TAP-style
+ * output, exit-code protocol).
+ *
+ * qemu-storage-daemon exports a raw file as a vhost-user-blk server; QEMU
+ * (-machine virt-sel4, the guest's RAM a shared fd of the transport) has
+ * -device vhost-user-blk-pci on it and no block node of its own.  The
+ * simulated guest's virtio-blk driver writes a pattern, flushes, reads it
+ * back and compares.  Checked besides: the file on disk holds the pattern
+ * (read directly), the daemon's query-blockstats counted the writes, the
+ * flush and the reads, QEMU has no block device at all, and the guest's
+ * notifies reached the daemon's kick eventfds through the accelerator's
+ * ioeventfd fast path (its notifies-fast counter).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "sel4/vmm_sim.h"
+#include "guest-alloc.h"
+#include "virtio-blk.h"
+#include "qemu-launch.h"
+#include "qmp-client.h"
+#include "storage-daemon.h"
+#include "qemu-harness.h"
+
+#define TIMEOUT_MS      20000
+#define DISK_BYTES      (16u << 20)
+#define CHUNK_BYTES     65536u
+#define CHUNKS          32u         /* 2 MiB of pattern */
+#define SECTOR          512u
+#define ACCEL_PATH      "/machine/accel"
+
+typedef struct Rig {
+    VmmSim *sim;
+    VmmSimQemu q;
+    GuestAlloc mem;
+    VirtioBlk blk;
+    uint64_t mmio_next;
+    VmmSimQsd qsd;
+    QmpClient *dqmp;            /* the daemon's monitor */
+} Rig;
+
+/* byte @i of chunk @c: differs per chunk and per offset */
+static uint8_t pattern(unsigned c, unsigned i)
+{
+    return (uint8_t)(i * 7 + c * 31 + (i >> 9));
+}
+
+static uint64_t accel_counter(Rig *r, const char *name)
+{
+    g_autofree char *prop = g_strdup_printf("stats-%s", name);
+    g_autoptr(GError) err = NULL;
+    uint64_t v = 0;
+
+    if (!r->q.qmp_client) {
+        r->q.qmp_client = qmp_client_connect(r->q.qmp, TIMEOUT_MS, &err);
+    }
+    if (!r->q.qmp_client ||
+        !qmp_client_qom_get_u64(r->q.qmp_client, ACCEL_PATH, prop, &v,
+                                &err)) {
+        ok(false, "qom-get %s %s: %s", ACCEL_PATH, prop,
+           err ? err->message : "no connection");
+    }
+    return v;
+}
+
+static bool daemon_up(Rig *r, const char *dir, const char *image,
+                      const char *sock)
+{
+    g_autofree char *blockdev = g_strdup_printf(
+        "driver=file,filename=%s,cache.direct=off", image);
+    g_autoptr(GError) err = NULL;
+
+    r->qsd = (VmmSimQsd) {
+        .bin = vmm_sim_qsd_path(qemu), .blockdev = blockdev, .sock = sock,
+        .qmp = g_build_filename(dir, "qsd-qmp.sock", NULL),
+        .log = g_build_filename(dir, "qsd.log", NULL),
+    };
+    if (!vmm_sim_qsd_start(&r->qsd, TIMEOUT_MS, &err)) {
+        ok(false, "qemu-storage-daemon: %s", err->message);
+        diag_file(r->qsd.log);
+        return false;
+    }
+    r->dqmp = qmp_client_connect(r->qsd.qmp, TIMEOUT_MS, &err);
+    ok(r->dqmp != NULL, "qemu-storage-daemon up, its QMP connected%s%s",
+       err ? ": " : "", err ? err->message : "");
+    return r->dqmp != NULL;
+}
+
+static bool rig_up(Rig *r, const char *dir, const char *loop_opts,
+                   const char *image)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *sock = g_build_filename(dir, "vmm.sock", NULL);
+    g_autofree char *vsock = g_build_filename(dir, "vhost-blk.sock", NULL);
+    g_autofree char *chardev = g_strdup_printf("socket,id=vu0,path=%s",
+                                               vsock);
+    const VmmSimConfig *c;
+    VmmSimConfig cfg = { .socket_path = sock };
+    const char *args[] = {
+        "-chardev", chardev,
+        "-device", "vhost-user-blk-pci,chardev=vu0,num-queues=1", NULL,
+    };
+
+    if (!daemon_up(r, dir, image, vsock)) {
+        return false;
+    }
+    r->sim = vmm_sim_new(&cfg, &err);
+    if (!r->sim) {
+        ok(false, "simulated VMM: %s", err->message);
+        return false;
+    }
+    r->q = (VmmSimQemu) {
+        .qemu = qemu, .accel_opts = loop_opts, .args = args,
+        .qmp = g_build_filename(dir, "qmp.sock", NULL),
+        .log = g_build_filename(dir, "qemu.log", NULL),
+    };
+    if (!vmm_sim_qemu_start(&r->q, r->sim, TIMEOUT_MS, &err)) {
+        ok(false, "QEMU start (%s): %s", loop_opts, err->message);
+        return false;
+    }
+    c = vmm_sim_config(r->sim);
+    r->mmio_next = c->pci_mmio_base;
+    guest_alloc_init(&r->mem, r->sim, c->ram_base + c->ram_size / 2,
+                     c->ram_size / 2);
+    if (!virtio_blk_init(&r->blk, r->sim, &r->mem, 0, &r->mmio_next,
+                         VMM_SIM_DEFAULT_MSI_SPI_BASE, true, 128, &err)) {
+        ok(false, "virtio-blk up on vhost-user-blk-pci: %s", err->message);
+        return false;
+    }
+    ok(r->blk.capacity * SECTOR == DISK_BYTES, "the guest sees the "
+       "daemon's disk: %" PRIu64 " sectors", r->blk.capacity);
+    return true;
+}
+
+static void rig_down(Rig *r)
+{
+    int status = -1;
+
+    if (r->blk.reqs) {
+        virtio_blk_destroy(&r->blk);
+    }
+    if (r->q.pid) {
+        vmm_sim_qemu_quit(&r->q, TIMEOUT_MS, &status);
+        ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+           "QEMU quits cleanly over QMP (status 0x%x)", status);
+        if (n_fail) {
+            diag_file(r->q.log);
+        }
+    }
+    if (r->dqmp) {
+        qmp_client_free(r->dqmp);
+    }
+    if (r->qsd.pid) {
+        int st;
+
+        vmm_sim_qsd_stop(&r->qsd, &st);
+        ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+           "qemu-storage-daemon ends cleanly on SIGTERM (status 0x%x)", st);
+        if (n_fail) {
+            diag_file(r->qsd.log);
+        }
+    }
+    g_free((char *)r->qsd.bin);
+    g_free((char *)r->qsd.qmp);
+    g_free((char *)r->qsd.log);
+    g_free((char *)r->q.qmp);
+    g_free((char *)r->q.log);
+    if (r->sim) {
+        vmm_sim_free(r->sim);
+    }
+}
+
+/* The daemon's query-blockstats of its node: @field. */
+static int64_t daemon_stat(Rig *r, const char *field)
+{
+    g_autoptr(GError) err = NULL;
+    JsonNode *ret = qmp_client_call(r->dqmp, "query-blockstats",
+                                    "{\"query-nodes\": true}", &err);
+    int64_t v = -1;
+    JsonArray *a;
+    guint i;
+
+    if (!ret) {
+        ok(false, "daemon query-blockstats: %s", err->message);
+        return -1;
+    }
+    a = json_node_get_array(ret);
+    for (i = 0; a && i < json_array_get_length(a); i++) {
+        JsonObject *o = json_array_get_object_element(a, i);
+
+        if (g_strcmp0(json_object_get_string_member_with_default(
+                          o, "node-name", ""), VMM_SIM_QSD_NODE) == 0) {
+            v = json_object_get_int_member(
+                json_object_get_object_member(o, "stats"), field);
+        }
+    }
+    json_node_unref(ret);
+    return v;
+}
+
+/* How many block devices QEMU itself has (query-block). */
+static int qemu_block_devices(Rig *r)
+{
+    g_autoptr(GError) err = NULL;
+    JsonNode *ret;
+    int n;
+
+    accel_counter(r, "notifies-fast");     /* connects */
+    ret = qmp_client_call(r->q.qmp_client, "query-block", NULL, &err);
+    if (!ret) {
+        ok(false, "QEMU query-block: %s", err->message);
+        return -1;
+    }
+    n = json_array_get_length(json_node_get_array(ret));
+    json_node_unref(ret);
+    return n;
+}
+
+static void check_file(const char *image)
+{
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    unsigned c, i, bad = 0;
+
+    if (!g_file_get_contents(image, &data, &len, NULL) || len < DISK_BYTES) {
+        ok(false, "read %s directly", image);
+        return;
+    }
+    for (c = 0; c < CHUNKS; c++) {
+        for (i = 0; i < CHUNK_BYTES; i++) {
+            bad += (uint8_t)data[c * CHUNK_BYTES + i] != pattern(c, i);
+        }
+    }
+    ok(bad == 0, "the file on disk, read directly, holds the pattern "
+       "(%u bytes differ)", bad);
+}
+
+static void run(Rig *r, const char *image)
+{
+    g_autofree uint8_t *buf = g_malloc(CHUNK_BYTES);
+    g_autoptr(GError) err = NULL;
+    uint64_t fast0 = accel_counter(r, "notifies-fast");
+    uint64_t kicks0 = r->blk.vq.stats_kicks;
+    uint64_t kicks, fast;
+    unsigned c, i, bad = 0, done = 0;
+
+    for (c = 0; c < CHUNKS; c++, done++) {
+        for (i = 0; i < CHUNK_BYTES; i++) {
+            buf[i] = pattern(c, i);
+        }
+        if (!virtio_blk_rw(&r->blk, true, c * (CHUNK_BYTES / SECTOR), buf,
+                           CHUNK_BYTES, &err)) {
+            break;
+        }
+    }
+    ok(done == CHUNKS, "the guest wrote %u chunks of 64 KiB%s%s", done,
+       err ? ": " : "", err ? err->message : "");
+    ok(virtio_blk_flush(&r->blk, &err), "... and flushed%s%s",
+       err ? ": " : "", err ? err->message : "");
+    g_clear_error(&err);
+    for (c = 0, done = 0; c < CHUNKS; c++, done++) {
+        memset(buf, 0, CHUNK_BYTES);
+        if (!virtio_blk_rw(&r->blk, false, c * (CHUNK_BYTES / SECTOR), buf,
+                           CHUNK_BYTES, &err)) {
+            break;
+        }
+        for (i = 0; i < CHUNK_BYTES; i++) {
+            bad += buf[i] != pattern(c, i);
+        }
+    }
+    ok(done == CHUNKS && bad == 0, "read back %u chunks: %u bytes differ%s%s",
+       done, bad, err ? ": " : "", err ? err->message : "");
+
+    check_file(image);
+    ok(daemon_stat(r, "wr_operations") >= CHUNKS &&
+       daemon_stat(r, "rd_operations") >= CHUNKS &&
+       daemon_stat(r, "flush_operations") >= 1,
+       "the daemon served them: %" PRId64 " writes, %" PRId64 " reads, %"
+       PRId64 " flushes", daemon_stat(r, "wr_operations"),
+       daemon_stat(r, "rd_operations"), daemon_stat(r, "flush_operations"));
+    ok(qemu_block_devices(r) == 0,
+       "QEMU has no block device: its block layer saw none of them");
+    kicks = r->blk.vq.stats_kicks - kicks0;
+    fast = accel_counter(r, "notifies-fast") - fast0;
+    ok(kicks > 0 && fast >= kicks, "every guest notify took the "
+       "accelerator's fast path to the daemon's kick eventfd (%" PRIu64
+       " fast, %" PRIu64 " sent)", fast, kicks);
+}
+
+int main(int argc, char **argv)
+{
+    const char *loop_opts = argc > 2 ? argv[2] : "loop=uring";
+    g_autofree char *dir = NULL;
+    g_autofree char *image = NULL;
+    g_autofree char *daemon = NULL;
+    Rig r = { 0 };
+
+    if (argc > 1 && argv[1][0]) {
+        daemon = vmm_sim_qsd_path(argv[1]);
+        if (!g_file_test(daemon, G_FILE_TEST_IS_EXECUTABLE)) {
+            printf("1..0 # SKIP %s not built\n", daemon);
+            return 77;
+        }
+    }
+    dir = harness_init(argc > 1 ? argv[1] : NULL, "test-vhost-user-blk");
+    if (!dir) {
+        return 77;
+    }
+    printf("# %s\n", loop_opts);
+    image = g_build_filename(dir, "disk.raw", NULL);
+    if (!g_file_set_contents(image, "", 0, NULL)) {
+        ok(false, "create %s", image);
+    } else if (truncate(image, DISK_BYTES)) {
+        ok(false, "size %s", image);
+    } else if (rig_up(&r, dir, loop_opts, image)) {
+        run(&r, image);
+    }
+    rig_down(&r);
+    return harness_done();
+}
