@@ -15,10 +15,12 @@
  * -device vhost-user-blk-pci on it and no block node of its own.  The
  * simulated guest's virtio-blk driver writes a pattern, flushes, reads it
  * back and compares.  Checked besides: the file on disk holds the pattern
- * (read directly), the daemon's query-blockstats counted the writes, the
- * flush and the reads, QEMU has no block device at all, and the guest's
- * notifies reached the daemon's kick eventfds through the accelerator's
- * ioeventfd fast path (its notifies-fast counter).
+ * (read directly); the daemon read and wrote the data (its /proc/PID/io
+ * rchar and wchar grew by at least the pattern's size, QEMU's by far less;
+ * its node's wr_highest_offset, from query-blockstats, is the pattern's
+ * end: the export keeps no request counters); QEMU has no block device at
+ * all; and the guest's notifies reached the daemon's kick eventfds through
+ * the accelerator's ioeventfd fast path (its notifies-fast counter).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -83,7 +85,7 @@ static bool daemon_up(Rig *r, const char *dir, const char *image,
                       const char *sock)
 {
     g_autofree char *blockdev = g_strdup_printf(
-        "driver=file,filename=%s,cache.direct=off", image);
+        "driver=file,filename=%s,aio=threads,cache.direct=off", image);
     g_autoptr(GError) err = NULL;
 
     r->qsd = (VmmSimQsd) {
@@ -232,6 +234,22 @@ static int qemu_block_devices(Rig *r)
     return n;
 }
 
+/* Bytes @pid passed to read/write system calls so far: @field of
+ * /proc/PID/io (rchar, wchar); -1 when it cannot be read. */
+static int64_t proc_io(pid_t pid, const char *field)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/io", (int)pid);
+    g_autofree char *text = NULL;
+    g_autofree char *key = g_strdup_printf("%s: ", field);
+    const char *p;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL) ||
+        !(p = strstr(text, key))) {
+        return -1;
+    }
+    return g_ascii_strtoll(p + strlen(key), NULL, 10);
+}
+
 static void check_file(const char *image)
 {
     g_autofree char *data = NULL;
@@ -259,6 +277,12 @@ static void run(Rig *r, const char *image)
     uint64_t kicks0 = r->blk.vq.stats_kicks;
     uint64_t kicks, fast;
     unsigned c, i, bad = 0, done = 0;
+    const int64_t bytes = (int64_t)CHUNKS * CHUNK_BYTES;
+    int64_t qsd_r0 = proc_io(r->qsd.pid, "rchar");
+    int64_t qsd_w0 = proc_io(r->qsd.pid, "wchar");
+    int64_t qemu_r0 = proc_io(r->q.pid, "rchar");
+    int64_t qemu_w0 = proc_io(r->q.pid, "wchar");
+    int64_t qsd_r, qsd_w, qemu_r, qemu_w;
 
     for (c = 0; c < CHUNKS; c++, done++) {
         for (i = 0; i < CHUNK_BYTES; i++) {
@@ -288,12 +312,19 @@ static void run(Rig *r, const char *image)
        done, bad, err ? ": " : "", err ? err->message : "");
 
     check_file(image);
-    ok(daemon_stat(r, "wr_operations") >= CHUNKS &&
-       daemon_stat(r, "rd_operations") >= CHUNKS &&
-       daemon_stat(r, "flush_operations") >= 1,
-       "the daemon served them: %" PRId64 " writes, %" PRId64 " reads, %"
-       PRId64 " flushes", daemon_stat(r, "wr_operations"),
-       daemon_stat(r, "rd_operations"), daemon_stat(r, "flush_operations"));
+    qsd_r = proc_io(r->qsd.pid, "rchar") - qsd_r0;
+    qsd_w = proc_io(r->qsd.pid, "wchar") - qsd_w0;
+    qemu_r = proc_io(r->q.pid, "rchar") - qemu_r0;
+    qemu_w = proc_io(r->q.pid, "wchar") - qemu_w0;
+    ok(qsd_r >= bytes && qsd_w >= bytes, "the daemon read %" PRId64
+       " and wrote %" PRId64 " bytes (the pattern: %" PRId64 ")",
+       qsd_r, qsd_w, bytes);
+    ok(qemu_r >= 0 && qemu_w >= 0 && qemu_r < bytes / 8 &&
+       qemu_w < bytes / 8, "QEMU read %" PRId64 " and wrote %" PRId64
+       " bytes meanwhile: the data did not pass through it", qemu_r, qemu_w);
+    ok(daemon_stat(r, "wr_highest_offset") == bytes,
+       "the daemon's node was written up to the pattern's end (%" PRId64
+       ")", daemon_stat(r, "wr_highest_offset"));
     ok(qemu_block_devices(r) == 0,
        "QEMU has no block device: its block layer saw none of them");
     kicks = r->blk.vq.stats_kicks - kicks0;
