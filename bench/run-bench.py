@@ -207,11 +207,9 @@ class Block:
         if mode == "limit":
             cmd.append("--ioengine=" + self.limit_of(wl))
             return cmd
-        if mode in VHOST_MODES:
-            loop, poll_us, accel = MODES[VHOST_MODES[mode]]
-            cmd.append("--sel4_vhost_user=" + self.args.storage_daemon)
-        else:
-            loop, poll_us, accel = MODES[mode]
+        vhost = mode in VHOST_MODES
+        loop, poll_us, accel = MODES[VHOST_MODES[mode] if vhost else mode]
+        # the engine's options come after --ioengine
         return cmd + ["--ioengine=external:" + self.args.engine,
                       "--sel4_qemu=" + self.args.qemu,
                       "--sel4_loop=" + loop, "--sel4_poll_us=%d" % poll_us,
@@ -220,7 +218,9 @@ class Block:
                       "--sel4_drive=" + job.drive,
                       "--sel4_doorbell_ns=%d" % job.doorbell_ns,
                       "--sel4_stats=" + stats] + \
-            (["--sel4_accel=" + accel] if accel else [])
+            (["--sel4_accel=" + accel] if accel else []) + \
+            (["--sel4_vhost_user=" + self.args.storage_daemon]
+             if vhost else [])
 
     def limit_of(self, wl):
         """The limit's fio engine: with no storage (null-co), fio's null."""
