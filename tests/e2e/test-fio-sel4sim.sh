@@ -13,11 +13,16 @@
 #  6. numjobs=3 (--thread) share one device with three request queues:
 #     each job writes and verifies its own 8 MiB through its queue, and
 #     the one engine line counts three queues and every job's I/Os.
-# The engine's counters must show I/Os and no protocol errors.  TAP output.
+# The engine's counters must show I/Os and no protocol errors.  With
+# DEVICE vhost-user, the device is vhost-user-blk-pci served by
+# qemu-storage-daemon (storage-daemon/ next to QEMU) on the file, the
+# counters must show the daemon's CPU time, and 5. and 6. become: the
+# engine refuses numjobs=3 and null-co with it (the daemon's export is
+# one queue on the file).  TAP output.
 #
-#   test-fio-sel4sim.sh FIO_ENGINE_SO QEMU LOOP
+#   test-fio-sel4sim.sh FIO_ENGINE_SO QEMU LOOP [virtio-blk|vhost-user]
 set -uo pipefail
-engine=$1 qemu=$2 loop=$3
+engine=$1 qemu=$2 loop=$3 device=${4:-virtio-blk}
 tmp=$(mktemp -d /tmp/test-fio-sel4sim-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 disk=$tmp/disk.img
@@ -38,6 +43,11 @@ common=(--filename="$disk" --size=8M --rw=randwrite --bsrange=4k-64k
         --output-format=json)
 sel4=(--ioengine=external:"$engine" --sel4_qemu="$qemu" --sel4_loop="$loop"
       --sel4_stats="$stats" --iodepth=16)
+daemon_cpu=0
+if [ "$device" = vhost-user ]; then
+    sel4+=(--sel4_vhost_user="$(dirname "$qemu")/storage-daemon/qemu-storage-daemon")
+    daemon_cpu=1
+fi
 
 # no error (a verify failure is one) and reads done, from fio's JSON ($1)
 fio_clean() {
@@ -46,21 +56,22 @@ fio_clean() {
 }
 # the engine's line for the last job: I/Os, the accelerator's counters
 stats_clean() {
-    jq -se '.[-1].ios > 0 and .[-1].protocol_errors == 0 and
-            .[-1].accel.requests > 0' "$stats" >/dev/null 2>&1
+    jq -se --argjson d "$daemon_cpu" '.[-1].ios > 0 and
+            .[-1].protocol_errors == 0 and .[-1].accel.requests > 0 and
+            ($d == 0 or .[-1].daemon_cpu_us > 0)' "$stats" >/dev/null 2>&1
 }
 
-echo "1..13"
+if [ "$device" = vhost-user ]; then echo "1..9"; else echo "1..13"; fi
 fio --name=through "${common[@]}" "${sel4[@]}" --do_verify=1 \
     >"$tmp/1.json" 2>"$tmp/1.err"
-check "fio writes and verifies through the engine (loop=$loop)" \
+check "fio writes and verifies through the engine (loop=$loop, $device)" \
     test $? -eq 0
 check "no I/O or verify errors, reads were verified" fio_clean "$tmp/1.json"
 check "the engine's counters: I/Os done, no protocol errors" stats_clean
 
 fio --name=through "${common[@]}" --ioengine=psync --verify_only \
     >"$tmp/2.json" 2>"$tmp/2.err"
-check "QEMU's backing file holds what the guest wrote (psync verify_only)" \
+check "the backing file holds what the guest wrote (psync verify_only)" \
     test $? -eq 0
 check "... with no verify errors" fio_clean "$tmp/2.json"
 
@@ -82,6 +93,19 @@ if [ $status -ne 0 ] && grep -q "sel4_loop must be thread, thread-batch, aio or"
 else
     not_ok "sel4_loop=bogus is refused with a message (exit $status)"
     cat "$tmp/4.err"
+fi
+if [ "$device" = vhost-user ]; then
+    fio --name=mq "${common[@]}" "${sel4[@]}" --thread --numjobs=3 \
+        >/dev/null 2>"$tmp/5.err"
+    status=$?
+    if [ $status -ne 0 ] && grep -q "sel4_vhost_user serves one job's file" \
+            "$tmp/5.err"; then
+        ok "vhost-user with numjobs=3 is refused with a message"
+    else
+        not_ok "vhost-user with numjobs=3 is refused with a message (exit $status)"
+        cat "$tmp/5.err"
+    fi
+    exit $((fails > 0))
 fi
 # the file holds 1.'s data, not zeroes: only null-co reads zeroes
 fio --name=null --filename="$disk" --size=8M --rw=read --bs=4k \
