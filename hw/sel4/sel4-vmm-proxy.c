@@ -13,7 +13,7 @@
  *
  *   -machine virt,gic-version=2,highmem=off,memory-backend=ram
  *   -object memory-backend-memfd,id=ram,size=512M,share=on
- *   -device sel4-vmm-proxy,socket=PATH
+ *   -device sel4-vmm-proxy,socket=PATH[,socket-group=GROUP]
  *
  *  - guest RAM: the machine's memory backend is lent to the backend as
  *    the guest-RAM region of the `sim` transport, at the guest-physical
@@ -93,6 +93,7 @@ struct Sel4VmmProxy {
 
     /* properties */
     char *socket;
+    char *socket_group;         /* the socket 0660 and this group's */
     uint32_t start_timeout;     /* seconds for accept + START_VM */
     uint32_t access_timeout;    /* ms per forwarded access */
     uint64_t pci_mmio_base;
@@ -461,6 +462,7 @@ static void proxy_realize(DeviceState *dev, Error **errp)
     }
 
     cfg.socket_path = s->socket;
+    cfg.socket_group = s->socket_group;
     cfg.has_ram_fd = true;
     cfg.pci_mmio_base = s->pci_mmio_base;
     cfg.pci_mmio_size = s->pci_mmio_size;
@@ -512,6 +514,7 @@ static void proxy_finalize(Object *obj)
 
 static const Property proxy_props[] = {
     DEFINE_PROP_STRING("socket", Sel4VmmProxy, socket),
+    DEFINE_PROP_STRING("socket-group", Sel4VmmProxy, socket_group),
     DEFINE_PROP_UINT32("start-timeout", Sel4VmmProxy, start_timeout, 60),
     DEFINE_PROP_UINT32("access-timeout", Sel4VmmProxy, access_timeout,
                        VMM_SIM_DEFAULT_TIMEOUT_MS),

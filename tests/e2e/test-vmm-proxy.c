@@ -9,12 +9,16 @@
  *
  *  - configurations the proxy cannot serve are refused at start-up, each
  *    with a message naming what is missing: no socket, RAM not in a
- *    shared memfd, no GICv2m frame (gic-version=3), bad timeouts;
+ *    shared memfd, no GICv2m frame (gic-version=3), bad timeouts, a
+ *    socket-group that does not exist, a symbolic link at the socket path;
+ *  - the socket is created 0600, or 0660 and socket-group's;
  *  - a backend that connects and then says nothing, or hangs up before
  *    START_VM: the guest QEMU exits non-zero saying so;
  *  - a backend (a real virt-sel4 QEMU) that dies while the guest runs:
  *    the guest QEMU shuts down with exit status 1, naming the hang-up.
  */
+#include <errno.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -77,6 +81,10 @@ static void test_refusals(const char *dir)
                                              sock);
     g_autofree char *t0 = g_strdup_printf("%s,start-timeout=0", proxy);
     g_autofree char *a0 = g_strdup_printf("%s,access-timeout=0", proxy);
+    g_autofree char *g0 = g_strdup_printf("%s,socket-group=no-such-group",
+                                          proxy);
+    g_autofree char *link = g_build_filename(dir, "link.sock", NULL);
+    g_autofree char *pl = g_strdup_printf("sel4-vmm-proxy,socket=%s", link);
 
     refused("no socket", NULL, NULL, "sel4-vmm-proxy", "socket=PATH");
     refused("RAM not in a memfd", "virt,gic-version=2,highmem=off", NULL,
@@ -89,6 +97,15 @@ static void test_refusals(const char *dir)
             "GICv2m");
     refused("start-timeout=0", NULL, NULL, t0, "start-timeout");
     refused("access-timeout=0", NULL, NULL, a0, "access-timeout");
+    refused("socket-group=no-such-group", NULL, NULL, g0,
+            "socket group 'no-such-group': no such group");
+    if (symlink(sock, link) < 0) {
+        ok(false, "symlink %s: %s", link, g_strerror(errno));
+        return;
+    }
+    refused("the socket path a symbolic link", NULL, NULL, pl,
+            "is a symbolic link: refused");
+    unlink(link);
 }
 
 static bool wait_sock(const char *path, pid_t pid)
@@ -112,16 +129,33 @@ static bool log_has(const char *log, const char *what)
     return g_file_get_contents(log, &text, NULL, NULL) && strstr(text, what);
 }
 
+/* The proxy's socket: 0600, or 0660 and @group's. */
+static void check_sock_mode(const char *sock, const struct group *group)
+{
+    struct stat st = { 0 };
+    unsigned want = group ? 0660 : 0600;
+    int r = lstat(sock, &st);
+
+    ok(r == 0 && (st.st_mode & 07777) == want &&
+       (!group || st.st_gid == group->gr_gid),
+       "the proxy's socket is mode %04o%s%s (mode %04o, gid %u)", want,
+       group ? " and group " : "", group ? group->gr_name : "",
+       (unsigned)(st.st_mode & 07777), (unsigned)st.st_gid);
+}
+
 /*
  * A backend that takes the hello and then is silent (@hang_up false) or
- * goes away: the guest QEMU must give up with @want in its log.
+ * goes away: the guest QEMU must give up with @want in its log.  The
+ * proxy's socket is made @group's (NULL: the user's alone).
  */
-static void test_no_start(const char *dir, bool hang_up, const char *want)
+static void test_no_start(const char *dir, bool hang_up, const char *want,
+                          const struct group *group)
 {
     g_autofree char *sock = g_build_filename(dir, "nostart.sock", NULL);
     g_autofree char *log = g_build_filename(dir, "nostart.log", NULL);
     g_autofree char *proxy = g_strdup_printf(
-        "sel4-vmm-proxy,socket=%s,start-timeout=2", sock);
+        "sel4-vmm-proxy,socket=%s,start-timeout=2%s%s", sock,
+        group ? ",socket-group=" : "", group ? group->gr_name : "");
     g_autoptr(GPtrArray) a = guest_argv(NULL, NULL, proxy);
     g_autoptr(GError) err = NULL;
     int fds[SIM_FD_COUNT];
@@ -131,6 +165,7 @@ static void test_no_start(const char *dir, bool hang_up, const char *want)
 
     pid = spawn_qemu_argv((const char *const *)a->pdata, log);
     if (wait_sock(sock, pid)) {
+        check_sock_mode(sock, group);
         conn = sim_transport_connect(sock, &hello, fds, &err);
     }
     ok(conn >= 0 && hello.ram_base == 0x40000000 &&
@@ -217,8 +252,10 @@ int main(int argc, char **argv)
         return 0;
     }
     test_refusals(dir);
-    test_no_start(dir, false, "sent no START_VM in time");
-    test_no_start(dir, true, "hung up before START_VM");
+    test_no_start(dir, false, "sent no START_VM in time", NULL);
+    /* a group other than ours: gid 1 (daemon) on Debian */
+    ok(getgrgid(1) != NULL, "a group of gid 1 to give the socket to");
+    test_no_start(dir, true, "hung up before START_VM", getgrgid(1));
     test_backend_death(dir);
     return harness_done();
 }
