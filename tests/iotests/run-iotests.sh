@@ -44,25 +44,46 @@ trap 'rm -rf "$sock_dir"' EXIT
 # and for x86's q35 (nbd-in-qcow2-chain needs only some machine).
 # Without -nodefaults virt adds a virtio-net-pci, and a bare -drive is a
 # virtio-blk-pci: their option ROM is not in Debian's source (+ds, no
-# firmware blobs), and nothing here boots firmware: no ROM.  Its name ends in qemu-system-aarch64: check picks QEMU_OPTIONS
-# by it.
+# firmware blobs), and nothing here boots firmware: no ROM.
+#
+# Root-bus PCI hotplug (139, 238, 240: device_add of a PCI device with no
+# bus, device_del, system_reset to finish the unplug): virt's pcie.0 takes
+# hotplug through ACPI, the GED device's PCI hotplug
+# (acpi-pci-hotplug-with-bridge-support), as x86's pc takes it through
+# PIIX4's.  virt creates the GED, and so the ACPI tables, only when
+# firmware is loaded; the tests run under -accel qtest, where no CPU runs
+# a single instruction, so the firmware is one A64 instruction, a branch
+# to itself.  Not for a test that brings its own (-bios, a pflash drive).
+#
+# Its name ends in qemu-system-aarch64: check picks QEMU_OPTIONS by it.
 wrapper=$build/iotests/bin/qemu-system-aarch64
+firmware=$build/iotests/bin/virt-firmware-b-self.bin
 mkdir -p "$build/iotests/bin"
+printf '\x00\x00\x00\x14' >"$firmware"    # b . (0x14000000, little-endian)
 cat >"$wrapper" <<WRAPPER
 #!/bin/bash
 # written by tests/iotests/run-iotests.sh
 # x86's q35 named by a test that only needs some machine (nbd-in-qcow2-chain)
 # is virt here; no -machine at all is virt too
-args=() next= named=
+args=() next= named= machine=virt firmware=1
 for a in "\$@"; do
-    if [ -n "\$next" ] && [ "\$a" = q35 ]; then
-        a=virt
+    if [ -n "\$next" ]; then
+        [ "\$a" != q35 ] || a=virt
+        machine=\${a%%,*}
     fi
     next=
-    case \$a in -M|-machine) next=1 named=1 ;; -M?*|-machine=*) named=1 ;; esac
+    case \$a in
+    -M|-machine) next=1 named=1 ;;
+    -M?*) named=1 machine=\${a#-M} machine=\${machine%%,*} ;;
+    -bios|*if=pflash*) firmware= ;;
+    esac
     args+=("\$a")
 done
 [ -n "\$named" ] || args=(-machine virt "\${args[@]}")
+# root-bus hotplug through ACPI (above)
+[ "\$machine" != virt ] || [ -z "\$firmware" ] ||
+    args=(-bios '$firmware'
+          -global acpi-ged.acpi-pci-hotplug-with-bridge-support=on "\${args[@]}")
 exec '$build/qemu/qemu-system-aarch64' \\
     -global virtio-blk-pci.romfile= -global virtio-net-pci.romfile= "\${args[@]}"
 WRAPPER
