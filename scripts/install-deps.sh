@@ -28,6 +28,7 @@ PKGS=(
     libseccomp-dev   # QEMU's -sandbox (the systemd units use it)
     fio iperf3 gnuplot-nox iproute2 jq systemd
     kmod cpio   # the Linux guest's initramfs (tests/linux-guest/make-image.sh)
+    gnutls-bin python3-libnbd   # QEMU's iotests 233 (certtool), nbd-multiconn
 )
 BACKPORTS_PKGS=(meson python3-pycotap)
 # the arm64 build: QEMU's libraries (as the native build's above) and ours

@@ -6,9 +6,6 @@
 #       our own iotests (tests/qemu-iotests/tests/*, copied into QEMU's tree
 #       for the run, never committed there) with -qcow2; HELPER is
 #       tools/sel4-vmm-sim's sel4-vmm-blk-writer.  Exit status: check's.
-#   tests/iotests/run-iotests.sh ci FORMAT
-#       the quick group for FORMAT but the tests that need PCI hotplug on
-#       the root bus (./run test runs this), summarised the same way.
 #   tests/iotests/run-iotests.sh only FORMAT TEST...
 #       those tests for FORMAT, summarised the same way.
 #   tests/iotests/run-iotests.sh quick [FORMAT...]
@@ -28,7 +25,9 @@ iotests_src=$build/qemu-src/tests/qemu-iotests
 
 die() { echo "run-iotests: $*" >&2; exit 2; }
 
-[ -x "$iotests_build/check" ] || die "no $iotests_build/check (build QEMU first: qemu/build.sh)"
+for f in "$iotests_build/check" "$build/qemu/pyvenv/bin/python3"; do
+    [ -x "$f" ] || die "no $f (build QEMU first: qemu/build.sh)"
+done
 for b in qemu-system-aarch64 qemu-img qemu-io qemu-nbd storage-daemon/qemu-storage-daemon; do
     [ -x "$build/qemu/$b" ] ||
         die "no build/qemu/$b: SEL4_QEMU_TARGETS='qemu-system-aarch64 qemu-img qemu-io qemu-nbd storage-daemon/qemu-storage-daemon' qemu/build.sh"
@@ -88,9 +87,13 @@ exec '$build/qemu/qemu-system-aarch64' \\
     -global virtio-blk-pci.romfile= -global virtio-net-pci.romfile= "\${args[@]}"
 WRAPPER
 chmod 755 "$wrapper"
+# check with the Python QEMU's configure chose (its venv sees the system's
+# packages, e.g. python3-libnbd for nbd-multiconn), not the first python3
+# on PATH, as QEMU's own `make check-block` does
+python=$build/qemu/pyvenv/bin/python3
 run_check() {
     (cd "$iotests_build" && TEST_DIR=$build/iotests/scratch \
-        SOCK_DIR=$sock_dir QEMU_PROG=$wrapper ./check "$@")
+        SOCK_DIR=$sock_dir QEMU_PROG=$wrapper "$python" ./check "$@")
 }
 
 mkdir -p "$build/iotests/scratch"
@@ -140,25 +143,6 @@ quick)
     done
     exit $status
     ;;
-ci)
-    # ./run test: the quick group for FORMAT but the tests that hot-plug a
-    # PCI device with no bus named.  On aarch64's `virt` that bus is the
-    # PCIe root bus, which has no hotplug (x86's `pc` machine has), so
-    # they fail whatever we build; `quick` (./run iotests) still runs them.
-    fmt=${1:-}
-    [ -n "$fmt" ] || die "usage: run-iotests.sh ci FORMAT"
-    root_hotplug=" 139 238 240 "
-    mapfile -t all < <(cd "$iotests_build" && ./check -n "-$fmt" -g quick)
-    keep=()
-    for t in "${all[@]}"; do
-        case $root_hotplug in *" $t "*) echo "# not here: $t (PCI hotplug on the root bus)" ;; *) keep+=("$t") ;; esac
-    done
-    log=$build/iotests/ci-$fmt.log
-    echo "# check -$fmt: ${#keep[@]} of the ${#all[@]} quick tests (log: ${log#"$top"/})"
-    run_check "-$fmt" "${keep[@]}" >"$log" 2>&1
-    python3 "$top/tests/iotests/summarise.py" "$fmt" "$log" | sed 's/^/# /'
-    exit "${PIPESTATUS[0]}"
-    ;;
 only)
     fmt=${1:-}
     shift || true
@@ -171,6 +155,6 @@ only)
     python3 "$top/tests/iotests/summarise.py" "$fmt" "$log"
     ;;
 *)
-    die "usage: run-iotests.sh ours HELPER | quick [FORMAT...] | ci FORMAT | only FORMAT TEST..."
+    die "usage: run-iotests.sh ours HELPER | quick [FORMAT...] | only FORMAT TEST..."
     ;;
 esac
