@@ -860,6 +860,9 @@ def main():
                     help="also run the block jobs on a file on a real disk "
                          "(cache=none), with aio=io_uring and aio=native")
     ap.add_argument("--only", choices=["block", "net"])
+    ap.add_argument("--workload", action="append", choices=list(BLOCK),
+                    help="run only this block workload (repeatable; "
+                    "default: all)")
     ap.add_argument("--profile", action="store_true",
                     help="also sample the target workloads in loop=thread "
                          "and uring with perf (profile-*.txt)")
@@ -894,7 +897,8 @@ def main():
             prepare_disk(disk, 0)
             log("== fio through the seL4 path vs fio io_uring (tmpfs)")
             blk = Block(args, disk, "writeback", "io_uring", "io_uring", 0)
-            workloads.update(run_block(args, blk, list(BLOCK)))
+            workloads.update(run_block(args, blk,
+                                       args.workload or list(BLOCK)))
             os.unlink(disk)
         if args.only != "block":
             log("== iperf3 through the seL4 path vs veth")
