@@ -62,6 +62,7 @@ printf '\x00\x00\x00\x14' >"$firmware"    # b . (0x14000000, little-endian)
 cat >"$wrapper" <<WRAPPER
 #!/bin/bash
 # written by tests/iotests/run-iotests.sh
+. '$build/iotests/bin/settle.sh'
 # x86's q35 named by a test that only needs some machine (nbd-in-qcow2-chain)
 # is virt here; no -machine at all is virt too
 args=() next= named= machine=virt firmware=1
@@ -83,17 +84,77 @@ done
 [ "\$machine" != virt ] || [ -z "\$firmware" ] ||
     args=(-bios '$firmware'
           -global acpi-ged.acpi-pci-hotplug-with-bridge-support=on "\${args[@]}")
-exec '$build/qemu/qemu-system-aarch64' \\
+settle_then_exec '$build/qemu/qemu-system-aarch64' \\
     -global virtio-blk-pci.romfile= -global virtio-net-pci.romfile= "\${args[@]}"
 WRAPPER
 chmod 755 "$wrapper"
+# QEMU's harness ends a QEMU with SIGKILL and `wait`s for a pid that is
+# not its shell's child (_qemu_wrapper execs QEMU in a subshell of a
+# background job), and a qemu-nbd with SIGTERM and no wait at all
+# (nbd_server_stop): the next qemu-img, qemu-io, qemu-nbd or QEMU can
+# find the image still locked by one that is still exiting, on a loaded
+# machine (161, 130, 223 seen).  So every one of them is started through
+# a wrapper that records its pid and, before it execs its binary, waits
+# (up to 10 s) until no earlier one is exiting: a task with PF_EXITING,
+# or a SIGKILL or SIGTERM pending, that is not yet a zombie (whose files
+# are closed).  A QEMU that is alive and holds a lock still holds it: the
+# tests of locking see what they expect.
+pids=$build/iotests/pids
+rm -rf "$pids"
+mkdir -p "$pids"
+cat >"$build/iotests/bin/settle.sh" <<SETTLE
+# written by tests/iotests/run-iotests.sh; sourced by the wrappers here
+pids='$pids'
+exiting() {     # exiting PID: it is exiting and not yet a zombie
+    local t st flags pend live=
+    for t in /proc/\$1/task/*; do
+        read -r st 2>/dev/null <"\$t/stat" || continue
+        st=(\${st##*) })           # from the state on: fields 3...
+        [ "\${st[0]}" != Z ] || continue
+        live=1
+        flags=\${st[6]}
+        [ \$((flags & 4)) = 0 ] || return 0          # PF_EXITING
+    done
+    [ -n "\$live" ] || return 1
+    pend=\$(sed -n 's/^ShdPnd:[[:space:]]*//p' "/proc/\$1/status" 2>/dev/null)
+    [ -n "\$pend" ] && [ \$((16#\$pend & 0x4100)) != 0 ]  # SIGKILL, SIGTERM
+}
+settle_then_exec() {
+    local f pid waited=0 busy
+    while :; do
+        busy=
+        for f in "\$pids"/*; do
+            [ -e "\$f" ] || continue
+            pid=\${f##*/}
+            if [ ! -d "/proc/\$pid" ]; then
+                rm -f "\$f"
+            elif exiting "\$pid"; then
+                busy=1
+            fi
+        done
+        [ -n "\$busy" ] && [ \$waited -lt 200 ] || break
+        sleep 0.05
+        waited=\$((waited + 1))
+    done
+    : >"\$pids/\$\$"
+    exec "\$@"
+}
+SETTLE
+for b in qemu-img qemu-io qemu-nbd; do
+    printf '#!/bin/bash\n# written by tests/iotests/run-iotests.sh: %s, once no earlier one is exiting\n. %q\nsettle_then_exec %q "$@"\n' \
+        "$b" "$build/iotests/bin/settle.sh" "$build/qemu/$b" >"$build/iotests/bin/$b"
+    chmod 755 "$build/iotests/bin/$b"
+done
 # check with the Python QEMU's configure chose (its venv sees the system's
 # packages, e.g. python3-libnbd for nbd-multiconn), not the first python3
 # on PATH, as QEMU's own `make check-block` does
 python=$build/qemu/pyvenv/bin/python3
 run_check() {
     (cd "$iotests_build" && TEST_DIR=$build/iotests/scratch \
-        SOCK_DIR=$sock_dir QEMU_PROG=$wrapper "$python" ./check "$@")
+        SOCK_DIR=$sock_dir QEMU_PROG=$wrapper \
+        QEMU_IMG_PROG=$build/iotests/bin/qemu-img \
+        QEMU_IO_PROG=$build/iotests/bin/qemu-io \
+        QEMU_NBD_PROG=$build/iotests/bin/qemu-nbd "$python" ./check "$@")
 }
 
 mkdir -p "$build/iotests/scratch"
