@@ -349,7 +349,7 @@ bool demo_soak(DemoGuest *g, const DemoSoak *soak)
     g_autofree char *why = NULL;
     const GuestAlloc mem = g->mem;
     const uint64_t mmio = g->mmio_next;
-    Sampler sp = { .pid = soak->qemu };
+    Sampler sp = { .pid = soak->vmm->q.pid };
     VmmSimDoorbellFaults df = soak_doorbell_faults;
     g_autoptr(GRand) rand = NULL;
     SoakVerify verify = { 0 };
@@ -362,7 +362,7 @@ bool demo_soak(DemoGuest *g, const DemoSoak *soak)
     bool ok = true, counted;
     gint64 end;
 
-    if (!read_counters(soak->qmp, &c0, &err)) {
+    if (!read_counters(soak->vmm->q.qmp, &c0, &err)) {
         return check(false, "QEMU's counters at the start: %s",
                      err->message);
     }
@@ -417,7 +417,7 @@ bool demo_soak(DemoGuest *g, const DemoSoak *soak)
         continue;
     }
     vmm_sim_get_stats(g->sim, &st1);
-    counted = read_counters(soak->qmp, &c1, &err);
+    counted = read_counters(soak->vmm->q.qmp, &c1, &err);
 
     print_samples(sp.samples);
     if (soak->out_dir) {

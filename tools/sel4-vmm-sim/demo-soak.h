@@ -11,12 +11,12 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "demo-vmm.h"
 #include "demo-workloads.h"
 
 typedef struct DemoSoak {
     unsigned seconds;           /* how long the rounds go on */
-    pid_t qemu;                 /* sampled from /proc */
-    const char *qmp;            /* QEMU's QMP socket: its counters */
+    DemoVmm *vmm;               /* QEMU: sampled, its QMP counters read */
     const char *out_dir;        /* samples.tsv, soak.md, soak.png; or NULL */
     uint32_t seed;              /* of the doorbell faults; 0: a new one */
 } DemoSoak;

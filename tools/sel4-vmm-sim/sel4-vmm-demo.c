@@ -37,6 +37,7 @@
 #include "sel4/vmm_sim.h"
 #include "demo-workloads.h"
 #include "demo-soak.h"
+#include "demo-vmm.h"
 #include "cli.h"
 #include "qemu-launch.h"
 #include "qmp-client.h"
@@ -83,57 +84,6 @@ static const char *const device_names[] = {
     [0x1049 - 0x1040] = "virtio-9p",
 };
 
-/* QEMU with the demo's five devices, for the VMM's socket. */
-static bool spawn_qemu(VmmSimQemu *q, VmmSim *sim, const char *dir,
-                       GError **errp)
-{
-    g_autofree char *accel = g_strdup_printf("loop=%s", opt_loop);
-    g_autofree char *drive = g_strdup_printf(
-        "if=none,id=d0,file=%s/disk.qcow2,format=qcow2", dir);
-    g_autofree char *fsdev = g_strdup_printf(
-        "local,id=f0,path=%s/share,security_model=none", dir);
-    g_autofree char *trace = g_strdup_printf(
-        "enable=sel4_*,file=%s", opt_trace ? opt_trace : "");
-    /* namespaces A and B first: QEMU's tap moves to B once it runs */
-    g_autofree char *netdev = demo_net_prepare("n0");
-    g_autofree char *chardev = demo_console_prepare(dir, "con0");
-    const char *args[] = {
-        "-device", "virtio-blk-pci,drive=d0", "-drive", drive,
-        "-device", "virtio-net-pci,netdev=n0,romfile=",
-        "-netdev", netdev,
-        "-device", "virtio-rng-pci",
-        "-device", "virtio-serial-pci",
-        "-chardev", chardev,
-        "-device", "virtserialport,chardev=con0,name=" DEMO_CONSOLE_PORT,
-        "-device", "virtio-9p-pci,fsdev=f0,mount_tag=share",
-        "-fsdev", fsdev,
-    };
-    /* the VmmSimQemu keeps pointing at it until QEMU is gone */
-    static GPtrArray *argv;
-    unsigned i;
-
-    g_clear_pointer(&argv, g_ptr_array_unref);
-    argv = g_ptr_array_new_with_free_func(g_free);
-    for (i = 0; i < G_N_ELEMENTS(args); i++) {
-        g_ptr_array_add(argv, g_strdup(args[i]));
-    }
-    if (opt_trace) {
-        g_ptr_array_add(argv, g_strdup("-trace"));
-        g_ptr_array_add(argv, g_strdup(trace));
-    }
-    for (i = 0; opt_qemu_args && opt_qemu_args[i]; i++) {
-        g_ptr_array_add(argv, g_strdup(opt_qemu_args[i]));
-    }
-    g_ptr_array_add(argv, NULL);
-
-    q->qemu = opt_qemu;
-    q->accel_opts = accel;
-    q->args = (const char *const *)argv->pdata;
-    /* (QEMU is asked to quit over it at the end: no signal message) */
-    q->qmp = g_build_filename(dir, "qmp.sock", NULL);
-    return vmm_sim_qemu_spawn(q, sim, errp);
-}
-
 /* All devices' vendor/device/class words in one batch: one doorbell. */
 static bool probe_devices(VmmSim *sim, unsigned n, GError **errp)
 {
@@ -165,8 +115,11 @@ static bool probe_devices(VmmSim *sim, unsigned n, GError **errp)
     return true;
 }
 
-/* What the signal thread undoes: the demo's QEMU (0: none), its dir. */
-static volatile pid_t qemu_pid;
+/*
+ * The demo's VMM and QEMU (a soak restarts them: the signal thread reads
+ * vmm.q.pid each time), and what the signal thread removes: its dir.
+ */
+static DemoVmm vmm;
 static char *tmp_dir;
 
 /*
@@ -177,13 +130,15 @@ static gpointer signal_thread(gpointer data)
 {
     sigset_t *set = data;
     int status, sig = 0;
+    pid_t pid;
 
     sigwait(set, &sig);
     fprintf(stderr, "sel4-vmm-demo: signal %d: stopping QEMU, cleaning up\n",
             sig);
-    if (qemu_pid > 0) {
-        kill(qemu_pid, SIGTERM);
-        waitpid(qemu_pid, &status, 0);
+    pid = g_atomic_int_get(&vmm.q.pid);
+    if (pid > 0) {
+        kill(pid, SIGTERM);
+        waitpid(pid, &status, 0);
     }
     demo_cleanup();
     if (tmp_dir) {
@@ -196,24 +151,22 @@ static gpointer signal_thread(gpointer data)
     _exit(128 + sig);
 }
 
-static void run_workloads(VmmSim *sim, const char *dir, pid_t qemu,
-                          int *ret)
+static void run_workloads(const char *dir, int *ret)
 {
-    const VmmSimConfig *c = vmm_sim_config(sim);
+    const VmmSimConfig *c = vmm_sim_config(vmm.sim);
     DemoGuest g = {
-        .sim = sim,
+        .sim = vmm.sim,
         .mmio_next = c->pci_mmio_base,
         .workdir = dir,
         .rows = g_ptr_array_new(),
     };
 
     /* the drivers' rings and buffers: the upper half of guest RAM */
-    guest_alloc_init(&g.mem, sim, c->ram_base + c->ram_size / 2,
+    guest_alloc_init(&g.mem, vmm.sim, c->ram_base + c->ram_size / 2,
                      c->ram_size / 2);
     if (opt_soak > 0) {
-        g_autofree char *qmp = g_build_filename(dir, "qmp.sock", NULL);
         DemoSoak soak = {
-            .seconds = opt_soak, .qemu = qemu, .qmp = qmp,
+            .seconds = opt_soak, .vmm = &vmm,
             .out_dir = opt_soak_out, .seed = (uint32_t)opt_soak_seed,
         };
 
@@ -252,37 +205,27 @@ static void print_qemu_counters(const char *dir)
 
 static int run(const char *dir)
 {
-    g_autofree char *sock = g_build_filename(dir, "vmm.sock", NULL);
-    VmmSimConfig cfg = { .socket_path = sock };
     g_autoptr(GError) err = NULL;
     const VmmSimPciDev *devs;
-    VmmSimQemu q = { 0 };
+    const VmmSimConfig *c;
     VmmSimStats st;
     unsigned n, i;
-    VmmSim *sim;
     int ret = 1;
 
-    sim = vmm_sim_new(&cfg, &err);
-    if (!sim) {
-        fprintf(stderr, "sel4-vmm-demo: %s\n", err->message);
-        return 1;
-    }
-    printf("VMM: guest RAM 0x%" PRIx64 "+0x%" PRIx64 ", PCI window 0x%"
-           PRIx64 "+0x%" PRIx64 ", socket %s\n", vmm_sim_config(sim)->ram_base,
-           vmm_sim_config(sim)->ram_size, vmm_sim_config(sim)->pci_mmio_base,
-           vmm_sim_config(sim)->pci_mmio_size, sock);
-    if (!spawn_qemu(&q, sim, dir, &err)) {
-        fprintf(stderr, "sel4-vmm-demo: %s\n", err->message);
-        goto out;
-    }
-    qemu_pid = q.pid;
-    if (!vmm_sim_accept(sim, TIMEOUT_MS, &err) ||
-        !vmm_sim_wait_started(sim, TIMEOUT_MS)) {
+    vmm = (DemoVmm) {
+        .dir = dir, .qemu = opt_qemu, .loop = opt_loop, .trace = opt_trace,
+        .qemu_args = opt_qemu_args,
+    };
+    if (!demo_vmm_start(&vmm, TIMEOUT_MS, &err)) {
         fprintf(stderr, "sel4-vmm-demo: QEMU did not start: %s\n",
-                err ? err->message : "no START_VM");
+                err->message);
         goto out;
     }
-    devs = vmm_sim_pci_devs(sim, &n);
+    c = vmm_sim_config(vmm.sim);
+    printf("VMM: guest RAM 0x%" PRIx64 "+0x%" PRIx64 ", PCI window 0x%"
+           PRIx64 "+0x%" PRIx64 ", socket %s\n", c->ram_base, c->ram_size,
+           c->pci_mmio_base, c->pci_mmio_size, vmm_sim_socket_path(vmm.sim));
+    devs = vmm_sim_pci_devs(vmm.sim, &n);
     printf("QEMU (loop=%s) registered %u PCI devices, then START_VM:\n",
            opt_loop, n);
     for (i = 0; i < n; i++) {
@@ -290,15 +233,19 @@ static int run(const char *dir)
                devs[i].devfn >> 3, devs[i].devfn & 7, devs[i].intx_line);
     }
     printf("PCI probe, %u config reads in one pipelined batch:\n", 2 * n);
-    if (!probe_devices(sim, n, &err)) {
+    if (!probe_devices(vmm.sim, n, &err)) {
         fprintf(stderr, "sel4-vmm-demo: %s\n", err->message);
         goto out;
     }
-    run_workloads(sim, dir, q.pid, &ret);
-    vmm_sim_get_stats(sim, &st);
-    printf("\nVMM counters: %" PRIu64 " requests, %" PRIu64 " replies, %"
+    run_workloads(dir, &ret);
+    if (!vmm.sim) {
+        goto out;               /* a soak's restart failed: it said so */
+    }
+    vmm_sim_get_stats(vmm.sim, &st);
+    printf("\nVMM counters%s: %" PRIu64 " requests, %" PRIu64 " replies, %"
            PRIu64 " events, doorbells %" PRIu64 " sent / %" PRIu64
-           " received, %" PRIu64 " protocol errors\n", st.requests,
+           " received, %" PRIu64 " protocol errors\n",
+           vmm.starts > 1 ? " (the last VMM's)" : "", st.requests,
            st.replies, st.events, st.doorbells_tx, st.doorbells_rx,
            st.protocol_errors);
     if (st.protocol_errors) {
@@ -306,11 +253,7 @@ static int run(const char *dir)
     }
     print_qemu_counters(dir);
 out:
-    vmm_sim_qemu_quit(&q, TIMEOUT_MS, NULL);
-    g_free((char *)q.qmp);
-    qemu_pid = 0;
-    demo_cleanup();
-    vmm_sim_free(sim);
+    demo_vmm_stop(&vmm, TIMEOUT_MS);
     if (opt_trace) {
         printf("QEMU's trace: %s\n", opt_trace);
     }
