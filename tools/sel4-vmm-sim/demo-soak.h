@@ -26,11 +26,14 @@ typedef struct DemoSoak {
  * block write, iperf3, 9P churn) over and over for soak->seconds, with
  * doorbell faults at random moments throughout (dropped, duplicated,
  * delayed, ignored; seeded) and a fault after each round (a doorbell
- * storm, a burst of hostile ring entries, devevt held full), sampling
- * QEMU's RSS, open fds and threads every second.  Prints the rounds, the
- * samples and the checks; true when every round was ok, no block failed
- * its verify, no reply was lost, every fault was injected and shows in
- * the counters, and nothing grew after warm-up.
+ * storm, a burst of hostile ring entries, devevt held full; in a soak of
+ * 30 s or more, a VMM restart now and then: soak->vmm is stopped and
+ * started again, QEMU with it), sampling QEMU's RSS, open fds and threads
+ * every second.  Prints the rounds, the samples and the checks; true when
+ * every round was ok, no block failed its verify, no reply was lost,
+ * every fault was injected and shows in the counters, QEMU exited on each
+ * restart and the new one served every device and read the old one's
+ * data back, and no QEMU grew after warm-up.
  */
 bool demo_soak(DemoGuest *g, const DemoSoak *soak);
 
