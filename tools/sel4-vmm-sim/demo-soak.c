@@ -605,7 +605,9 @@ bool demo_soak(DemoGuest *g, const DemoSoak *soak)
     rand = g_rand_new_with_seed(s.seed);
     tally_begin(&s.tally, g->sim, soak->vmm->q.qmp);
     if (s.tally.err) {
-        return check(false, "%s", s.tally.err->message);
+        ok = check(false, "%s", s.tally.err->message);
+        g_clear_error(&s.tally.err);
+        return ok;
     }
     faults_on(&s, g->sim);
     s.sp.start = g_get_monotonic_time();
