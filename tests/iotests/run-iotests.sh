@@ -137,7 +137,8 @@ settle_then_exec() {
         waited=\$((waited + 1))
     done
     : >"\$pids/\$\$"
-    exec "\$@"
+    # argv[0] the wrapper's path, the *_PROG that the tests' filters know
+    exec -a "\$0" "\$@"
 }
 SETTLE
 for b in qemu-img qemu-io qemu-nbd; do
