@@ -46,6 +46,7 @@
 #include "qemu-launch.h"
 #include "qmp-client.h"
 #include "qemu-harness.h"
+#include "vmm-qemu-rig.h"
 
 #define TIMEOUT_MS      20000
 #define QD              8
@@ -93,8 +94,6 @@ static uint64_t pulses(Rig *r, unsigned spi)
 static bool rig_up(Rig *r, const char *dir, const char *accel_opts)
 {
     g_autoptr(GError) err = NULL;
-    g_autofree char *sock = g_build_filename(dir, "vmm.sock", NULL);
-    VmmSimConfig cfg = { .socket_path = sock };
     const VmmSimConfig *c;
     const char *args[] = {
         "-object", "iothread,id=io0",
@@ -103,18 +102,7 @@ static bool rig_up(Rig *r, const char *dir, const char *accel_opts)
         "-device", "virtio-blk-pci,drive=n0,iothread=io0", NULL,
     };
 
-    r->sim = vmm_sim_new(&cfg, &err);
-    if (!r->sim) {
-        ok(false, "simulated VMM: %s", err->message);
-        return false;
-    }
-    r->q = (VmmSimQemu) {
-        .qemu = qemu, .accel_opts = accel_opts, .args = args,
-        .qmp = g_build_filename(dir, "qmp.sock", NULL),
-        .log = g_build_filename(dir, "qemu.log", NULL),
-    };
-    if (!vmm_sim_qemu_start(&r->q, r->sim, TIMEOUT_MS, &err)) {
-        ok(false, "QEMU start (%s): %s", accel_opts, err->message);
+    if (!e2e_vmm_qemu_up(dir, accel_opts, args, &r->sim, &r->q)) {
         return false;
     }
     c = vmm_sim_config(r->sim);

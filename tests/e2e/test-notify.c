@@ -57,6 +57,7 @@
 #include "qemu-launch.h"
 #include "qmp-client.h"
 #include "qemu-harness.h"
+#include "vmm-qemu-rig.h"
 
 #define TIMEOUT_MS      20000
 #define QD              32
@@ -124,32 +125,19 @@ static bool rig_up(Rig *r, const char *dir, const char *loop_opts,
                    uint64_t latency_ns)
 {
     g_autoptr(GError) err = NULL;
-    g_autofree char *sock = g_build_filename(dir, "vmm.sock", NULL);
     g_autofree char *node = g_strdup_printf(
         "driver=null-co,node-name=n0,size=%u,latency-ns=%" PRIu64
         ",read-zeroes=on", 64u << 20, latency_ns);
     g_autofree char *dev = g_strdup_printf(
         "{\"driver\": \"virtio-blk-pci\", \"drive\": \"n0\"%s%s}",
         blk_opts, iothread_opts);
-    VmmSimConfig cfg = { .socket_path = sock };
     const char *args[] = {
         "-blockdev", node, "-device", dev,
         "-object", "iothread,id=io0", "-object", "iothread,id=io1",
         "-object", "iothread,id=io2", NULL,
     };
 
-    r->sim = vmm_sim_new(&cfg, &err);
-    if (!r->sim) {
-        ok(false, "simulated VMM: %s", err->message);
-        return false;
-    }
-    r->q = (VmmSimQemu) {
-        .qemu = qemu, .accel_opts = loop_opts, .args = args,
-        .qmp = g_build_filename(dir, "qmp.sock", NULL),
-        .log = g_build_filename(dir, "qemu.log", NULL),
-    };
-    if (!vmm_sim_qemu_start(&r->q, r->sim, TIMEOUT_MS, &err)) {
-        ok(false, "QEMU start (%s): %s", loop_opts, err->message);
+    if (!e2e_vmm_qemu_up(dir, loop_opts, args, &r->sim, &r->q)) {
         return false;
     }
     return blk_up(r);

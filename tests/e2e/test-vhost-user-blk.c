@@ -39,6 +39,7 @@
 #include "qmp-client.h"
 #include "storage-daemon.h"
 #include "qemu-harness.h"
+#include "vmm-qemu-rig.h"
 
 #define TIMEOUT_MS      20000
 #define DISK_BYTES      (16u << 20)
@@ -108,12 +109,10 @@ static bool rig_up(Rig *r, const char *dir, const char *loop_opts,
                    const char *image)
 {
     g_autoptr(GError) err = NULL;
-    g_autofree char *sock = g_build_filename(dir, "vmm.sock", NULL);
     g_autofree char *vsock = g_build_filename(dir, "vhost-blk.sock", NULL);
     g_autofree char *chardev = g_strdup_printf("socket,id=vu0,path=%s",
                                                vsock);
     const VmmSimConfig *c;
-    VmmSimConfig cfg = { .socket_path = sock };
     const char *args[] = {
         "-chardev", chardev,
         "-device", "vhost-user-blk-pci,chardev=vu0,num-queues=1", NULL,
@@ -122,18 +121,7 @@ static bool rig_up(Rig *r, const char *dir, const char *loop_opts,
     if (!daemon_up(r, dir, image, vsock)) {
         return false;
     }
-    r->sim = vmm_sim_new(&cfg, &err);
-    if (!r->sim) {
-        ok(false, "simulated VMM: %s", err->message);
-        return false;
-    }
-    r->q = (VmmSimQemu) {
-        .qemu = qemu, .accel_opts = loop_opts, .args = args,
-        .qmp = g_build_filename(dir, "qmp.sock", NULL),
-        .log = g_build_filename(dir, "qemu.log", NULL),
-    };
-    if (!vmm_sim_qemu_start(&r->q, r->sim, TIMEOUT_MS, &err)) {
-        ok(false, "QEMU start (%s): %s", loop_opts, err->message);
+    if (!e2e_vmm_qemu_up(dir, loop_opts, args, &r->sim, &r->q)) {
         return false;
     }
     c = vmm_sim_config(r->sim);
