@@ -76,6 +76,9 @@ BLOCK = {
     "randread4k_qd32_mq2": Job("randread", "4k", 16, jobs=2),
     # the device path alone: no storage behind QEMU's virtio-blk
     "randread4k_qd32_null": Job("randread", "4k", 32, drive="null-co"),
+    # ... on two queues, 16 each
+    "randread4k_qd32_null_mq2": Job("randread", "4k", 16, drive="null-co",
+                                    jobs=2),
     # every doorbell the VMM rings or takes costs it 10 us
     "randread4k_qd32_db10us": Job("randread", "4k", 32,
                                   doorbell_ns=DOORBELL_NS),
@@ -275,6 +278,11 @@ class Block:
                 "daemon_cpu_us": st["daemon_cpu_us"],
                 "doorbells_per_op": (st["vmm_doorbells_out"] +
                                      st["vmm_doorbells_in"]) / st["ios"],
+                # VMM -> QEMU (the VMM rings) and QEMU -> VMM
+                "doorbells_to_qemu_per_op": st["vmm_doorbells_out"] /
+                st["ios"],
+                "doorbells_to_vmm_per_op": st["vmm_doorbells_in"] /
+                st["ios"],
                 "notifies_per_op": st["mmio_requests"] / st["ios"],
                 "msis_per_op": st["msis"] / st["ios"],
                 "batch_hist": st["accel"]["batch_hist"],
@@ -467,7 +475,7 @@ def combine(samples):
             out[k] = [sum(x) for x in zip(*vals)]
         elif all(isinstance(v, (int, float)) or v is None for v in vals):
             out[k] = median(vals)
-            if k in ("iops", "mbps", "gbps"):
+            if k in ("iops", "mbps", "gbps", "lat_p50_us"):
                 out[k + "_rounds"] = vals
         else:
             out[k] = vals[0]
@@ -488,8 +496,30 @@ def run_block(args, blk, workloads):
                         (rnd + 1, wl, m, r["iops"], r["mbps"],
                          r["lat_p50_us"], r["lat_p99_us"],
                          r["cpu_us_per_op"]))
-    return {wl: {m: combine(samples[wl][m]) for m in modes_of(wl)}
-            for wl in workloads}
+    res = {wl: {m: combine(samples[wl][m]) for m in modes_of(wl)}
+           for wl in workloads}
+    for modes in res.values():
+        flag_stalls(modes)
+    return res
+
+
+STALL_FACTOR = 3
+
+
+def flag_stalls(modes):
+    """Per round, a mode whose p50 is over STALL_FACTOR x the best sel4
+    mode's p50 in that round stalled: modes[m]["stalled_rounds"], the
+    rounds (1-based) it did."""
+    sel4 = [m for m in modes if m != "limit"]
+    rounds = len(modes[sel4[0]]["lat_p50_us_rounds"]) if sel4 else 0
+    for m in sel4:
+        modes[m]["stalled_rounds"] = []
+    for i in range(rounds):
+        p50s = {m: modes[m]["lat_p50_us_rounds"][i] for m in sel4}
+        best = min(v for v in p50s.values() if v is not None)
+        for m, v in p50s.items():
+            if v is not None and v > STALL_FACTOR * best:
+                modes[m]["stalled_rounds"].append(i + 1)
 
 
 def run_net(args):
@@ -571,24 +601,60 @@ def ratios(workloads):
 
 
 def targets(workloads, rat):
+    """Issue 15's targets, each met or not (ratios within one run)."""
     t = []
 
-    def add(name, value, want):
+    def add(name, value, want, at_most=False):
+        met = value is not None and (value <= want if at_most
+                                     else value >= want)
         t.append({"target": name, "value": value, "want": want,
-                  "met": value is not None and value >= want})
+                  "at_most": at_most, "met": met})
+
+    def val(wl, mode, key):
+        return workloads.get(wl, {}).get(mode, {}).get(key)
+
+    blk = [wl for wl in BLOCK if wl in workloads]
+    if blk:
+        add("stalled rounds, every block workload and mode",
+            sum(len(r.get("stalled_rounds", []))
+                for wl in blk for r in workloads[wl].values()), 0, True)
     q = rat.get("randread4k_qd32")
     if q:
+        best = max((v for k, v in q.items()
+                    if k.endswith("_vs_limit") and v is not None),
+                   default=None)
+        add("randread4k_qd32 best sel4 mode / fio io_uring limit", best, 0.5)
         add("randread4k_qd32 uring / thread", q["uring_vs_thread"], 2.0)
         add("randread4k_qd32 uring / thread as deployed",
             q["uring_vs_thread_deployed"], 2.0)
-        add("randread4k_qd32 uring / fio io_uring limit",
-            q["uring_vs_limit"], 0.5)
+    for wl in ("randread4k_qd32", "randwrite4k_qd32"):
+        if wl in workloads:
+            add("%s uring CPU µs per I/O (fio + QEMU)" % wl,
+                val(wl, "uring", "cpu_us_per_op"), 4.5, True)
+            add("%s uring doorbells per I/O to QEMU" % wl,
+                val(wl, "uring", "doorbells_to_qemu_per_op"), 0.05, True)
+            add("%s uring doorbells per I/O to the VMM" % wl,
+                val(wl, "uring", "doorbells_to_vmm_per_op"), 0.05, True)
+    if "randread4k_qd1" in workloads:
+        up = val("randread4k_qd1", "uring", "lat_p50_us")
+        tp = val("randread4k_qd1", "thread", "lat_p50_us")
+        add("randread4k_qd1 thread p50 / uring p50",
+            tp / up if up and tp else None, 1.0)
+    if "randread4k_qd32_null_mq2" in workloads:
+        add("randread4k_qd32_null_mq2 best sel4 mode IOPS",
+            max((r["iops"] for m, r in
+                 workloads["randread4k_qd32_null_mq2"].items()
+                 if m != "limit"), default=None), 400000)
+    d = rat.get("randread4k_qd32_db10us")
+    if d:
+        add("randread4k_qd32_db10us uring / thread", d["uring_vs_thread"],
+            3.0)
     n = rat.get("iperf3_tcp1")
     if n:
         add("iperf3_tcp1 uring / thread", n["uring_vs_thread"], 2.0)
-        add("iperf3_tcp1 uring / thread as deployed",
-            n["uring_vs_thread_deployed"], 2.0)
-        add("iperf3_tcp1 uring / veth limit", n["uring_vs_limit"], 0.3)
+        add("iperf3_tcp1 uring / veth limit A→B", n["uring_vs_limit"], 0.8)
+        add("iperf3_tcp1 uring / veth limit B→A",
+            n.get("reverse_uring_vs_limit"), 0.8)
     return t
 
 
@@ -606,9 +672,10 @@ def markdown(result):
                 m["load_start"], m["load_end"], m["date"], m["fio"],
                 m["iperf3"], "quick" if m["quick"] else "full", m["rounds"],
                 m["disk"], m["cache"], m["aio"]), ""]
-    lines += ["| workload | mode | IOPS | MB/s | p50 µs | p99 µs | "
-              "CPU µs/op | vs limit | doorbells/op | notifies/op |",
-              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += ["| workload | mode | IOPS (min-max) | MB/s | p50 µs | p99 µs | "
+              "CPU µs/op | vs limit | doorbells/op to QEMU, to VMM | "
+              "notifies/op | MSIs/op | stalled rounds |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     rat = result["ratios"]
     for wl in BLOCK:
         if wl not in result["workloads"]:
@@ -618,16 +685,28 @@ def markdown(result):
             if r is None:       # a result of before the mode was added
                 continue
             vs = rat[wl].get(mode + "_vs_limit")
-            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |"
+            each = r.get("iops_rounds") or []
+            spread = "%s (%s-%s)" % (fmt(r["iops"], "%.0f"),
+                                     fmt(min(each), "%.0f"),
+                                     fmt(max(each), "%.0f")) \
+                if len(each) > 1 else fmt(r["iops"], "%.0f")
+            ways = "-" if "doorbells_to_qemu_per_op" not in r else \
+                "%.3f, %.3f" % (r["doorbells_to_qemu_per_op"],
+                                r["doorbells_to_vmm_per_op"])
+            stalls = r.get("stalled_rounds")
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s "
+                         "| %s | %s |"
                          % (wl, mode if mode != "limit" else
                             "limit (fio %s)" % r.get("engine",
                                                      m["limit_engine"]),
-                            fmt(r["iops"], "%.0f"), fmt(r["mbps"]),
+                            spread, fmt(r["mbps"]),
                             fmt(r["lat_p50_us"]), fmt(r["lat_p99_us"]),
                             fmt(r["cpu_us_per_op"], "%.2f"),
-                            fmt(vs, "%.2f"),
-                            fmt(r.get("doorbells_per_op"), "%.2f"),
-                            fmt(r.get("notifies_per_op"), "%.2f")))
+                            fmt(vs, "%.2f"), ways,
+                            fmt(r.get("notifies_per_op"), "%.3f"),
+                            fmt(r.get("msis_per_op"), "%.3f"),
+                            "-" if stalls is None else
+                            ",".join(map(str, stalls)) or "none"))
     lines += ["", "| workload | mode | Gbit/s A→B | Gbit/s B→A | "
               "frames/s | RTT p50 µs | RTT p99 µs | CPU µs/frame | "
               "CPU µs/MB | vs limit A→B | vs limit B→A |",
@@ -673,8 +752,9 @@ def markdown(result):
         lines.append("")
     lines += ["Targets:", ""]
     for t in result["targets"]:
-        lines.append("- %s = %s (want ≥ %.1f): %s" %
-                     (t["target"], fmt(t["value"], "%.2f"), t["want"],
+        lines.append("- %s = %s (want %s %s): %s" %
+                     (t["target"], fmt(t["value"], "%.4g"),
+                      "≤" if t.get("at_most") else "≥", "%g" % t["want"],
                       "met" if t["met"] else "**missed**"))
     lines += ["", "Batch sizes the accelerator served (passes of 0, 1, 2-3, "
               "4-7, 8-15, 16-31, 32 requests; all rounds):", ""]
