@@ -300,6 +300,26 @@ static void sel4_set_notify_suppress_us(Object *obj, Visitor *v,
     SEL4_ACCEL(obj)->notify_suppress_us = value;
 }
 
+/* How long a main-loop turn may poll a drained queue (sel4-notify.c). */
+#define SEL4_NOTIFY_POLL_US_MAX 10000
+
+static void sel4_set_notify_poll_us(Object *obj, Visitor *v,
+                                    const char *name, void *opaque,
+                                    Error **errp)
+{
+    uint32_t value;
+
+    if (!visit_type_uint32(v, name, &value, errp)) {
+        return;
+    }
+    if (value > SEL4_NOTIFY_POLL_US_MAX) {
+        error_setg(errp, "sel4: notify-poll-us must be 0..%u, not %u",
+                   SEL4_NOTIFY_POLL_US_MAX, value);
+        return;
+    }
+    SEL4_ACCEL(obj)->notify_poll_us = value;
+}
+
 static bool sel4_get_ioeventfd(Object *obj, Error **errp)
 {
     return SEL4_ACCEL(obj)->ioeventfd;
@@ -332,6 +352,7 @@ static void sel4_accel_instance_init(Object *obj)
     s->ioeventfd = true;
     s->irqfd_on = true;
     s->notify_suppress_us = 200;
+    s->notify_poll_us = 50;
     s->conn = -1;
     s->doorbell_fd = -1;
     s->ring_fd = -1;
@@ -425,6 +446,15 @@ static void sel4_accel_class_init(ObjectClass *oc, SEL4_CLASS_DATA *data)
         "keep a main-loop virtqueue's guest notifies off while it has "
         "requests in flight, unless none completes for this long "
         "(0..100000 microseconds, default 200; 0: off)");
+    object_class_property_add(oc, "notify-poll-us", "uint32",
+                              sel4_get_u32, sel4_set_notify_poll_us,
+                              NULL,
+                              (void *)offsetof(Sel4State, notify_poll_us));
+    object_class_property_set_description(oc, "notify-poll-us",
+        "once a main-loop virtqueue whose notifies are off has run dry, "
+        "keep them off and look at its ring from every main-loop turn for "
+        "this long before turning them on again (0..10000 microseconds, "
+        "default 50; 0: on again at once)");
 }
 
 static const TypeInfo sel4_accel_type = {

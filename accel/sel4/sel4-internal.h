@@ -149,6 +149,7 @@ typedef struct Sel4NotifyState {
     uint16_t kicked_at;         /* ... when its last_avail_idx was this */
     bool hold;                  /* stalled: not again until ... */
     uint16_t hold_used;         /* ... used->idx moves from this */
+    int64_t idle_ns;            /* drained since (0: not drained) */
 } Sel4NotifyState;
 
 /* One ioeventfd registration (sel4-ioeventfd.c). */
@@ -200,6 +201,7 @@ typedef struct Sel4State {
     bool ioeventfd;             /* the notify fast path */
     bool irqfd_on;              /* the interrupt fast path */
     uint32_t notify_suppress_us;    /* 0: off */
+    uint32_t notify_poll_us;        /* look at a drained queue this long */
     char *fault_kill;           /* x-fault-kill (sel4-fault.c) */
     int fault_point;            /* VsoFaultPoint */
     unsigned fault_left;        /* hits until the kill */
@@ -286,6 +288,7 @@ typedef struct Sel4State {
 #endif
     int64_t notify_now;         /* this turn's clock */
     int64_t notify_deadline;    /* the next stall check */
+    bool notify_polling;        /* a queue is in its poll window */
 
     Sel4Stats stats;
 } Sel4State;

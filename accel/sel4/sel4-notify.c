@@ -14,8 +14,8 @@
  * goes out first, the guest takes longer to wake than the device takes to
  * pop), so a guest with 32 requests in flight can end up notifying for
  * every single one: a stable state, one doorbell round trip per request.
- * IOThreads escape it by polling with notifies off; the main loop cannot
- * poll.
+ * IOThreads escape it by polling with notifies off; the main loop does
+ * not poll by itself.
  *
  * What: while a queue of a device served in the main loop has requests in
  * flight, each of its completions brings the main loop round anyway, so
@@ -28,18 +28,35 @@
  *    them off too;
  *  - new requests in the ring while notifies are off: we kick the device
  *    (its host notifier), as the guest's notify would have;
- *  - nothing in flight: notifies on again, the ring checked once more
- *    after that (a request added in between is kicked, not lost);
+ *  - nothing in flight and the ring empty: notifies stay off for
+ *    notify-poll-us more, the loop not sleeping meanwhile (the poll
+ *    notifier sets its timeout to 0) and the ring looked at from every
+ *    turn; then on again, the ring checked once more after that (a
+ *    request added in between is kicked, not lost).  Without the window
+ *    a device that completes within the turn that took the request
+ *    (null-co, a read from the page cache) is drained whenever the loop
+ *    is about to sleep, so the guest's next request notifies again: a
+ *    round trip per few requests.  An IOThread's adaptive polling
+ *    (poll-max-ns) is the same idea;
+ *  - nothing in flight but requests in the ring that we kicked the
+ *    device for and it left there (a receive queue's spare buffers):
+ *    notifies on again, the device's own notify logic applies;
  *  - requests in flight but none completed for notify-suppress-us (a long
  *    flush, a stalled backend): notifies on again, so that a new request
  *    never waits longer than that for a slow one.  A timer brings the
  *    loop round for this check only; a steady queue never needs it.
  *
+ * The poll window costs the main loop's thread up to notify-poll-us of
+ * spinning each time a queue runs dry; it saves the guest a notify round
+ * trip (two doorbells, a vCPU waiting) whenever its next request comes
+ * within the window.
+ *
  * Only split rings of VERSION_1 devices whose queues the main loop serves
  * (no iothread, no iothread-vq-mapping) are handled: an IOThread polls by
  * itself, and its queue state is not ours to touch.  used->idx is read
  * from guest memory, where the guest may rewrite it: it can only change
- * its own notifies, bounded by notify-suppress-us.
+ * its own notifies, bounded by notify-suppress-us, and make the main loop
+ * poll for notify-poll-us per dry spell, as a busy guest would.
  */
 #include "qemu/osdep.h"
 #include "qemu/main-loop.h"
@@ -148,11 +165,33 @@ static void sel4_notify_begin(Sel4State *s, Sel4Ioeventfd *io,
     smp_mb();
 }
 
+/*
+ * The queue has run dry with notifies off: keep them off for
+ * notify-poll-us, looking at the ring from every turn (the loop does not
+ * sleep meanwhile), and only then turn them on.  False: the window is
+ * over (or there is none), notifies are on again.
+ */
+static bool sel4_notify_idle(Sel4State *s, Sel4Ioeventfd *io)
+{
+    int64_t window = (int64_t)s->notify_poll_us * SCALE_US;
+
+    if (!io->sup.idle_ns) {
+        io->sup.idle_ns = s->notify_now;
+    }
+    if (s->notify_now - io->sup.idle_ns >= window) {
+        sel4_notify_end(s, io, false);
+        return false;
+    }
+    s->notify_polling = true;
+    return true;
+}
+
 static void sel4_notify_check(Sel4State *s, Sel4Ioeventfd *io)
 {
     int64_t bound = (int64_t)s->notify_suppress_us * SCALE_US;
     uint16_t last_avail, used;
     VirtQueue *vq;
+    bool drained;
 
     if (!io->sup.on && !qatomic_read(&io->active)) {
         return;                 /* not notified since it was last idle */
@@ -164,9 +203,18 @@ static void sel4_notify_check(Sel4State *s, Sel4Ioeventfd *io)
     vq = virtio_get_queue(io->vdev, io->queue);
     last_avail = virtio_queue_get_last_avail_idx(io->vdev, io->queue);
     used = sel4_vq_used_idx(io->vdev, io->queue);
+    /* nothing taken and not completed, nothing new in the ring */
+    drained = last_avail == used && virtio_queue_empty(vq);
     if (!io->sup.on) {
-        if (last_avail == used) {
-            if (virtio_queue_empty(vq)) {
+        /*
+         * Nothing in flight: notifies stay on.  Unless the ring is empty
+         * too and there is a poll window: a device that completes within
+         * the turn (null-co, a cached read) leaves nothing in flight when
+         * the loop is about to sleep, and without the window the guest's
+         * next request would notify, every time.
+         */
+        if (last_avail == used && !(drained && s->notify_poll_us)) {
+            if (drained) {
                 /* idle: the guest's next notify marks it active again */
                 qatomic_set(&io->active, false);
             }
@@ -176,13 +224,32 @@ static void sel4_notify_check(Sel4State *s, Sel4Ioeventfd *io)
             return;             /* stalled: notifies stay on */
         }
         sel4_notify_begin(s, io, last_avail, used);
-    } else if (last_avail == used) {
+    } else if (last_avail == used && !drained && io->sup.kicked &&
+               io->sup.kicked_at == last_avail) {
+        /*
+         * Kicked for what is in the ring, and the device left it there
+         * (a receive queue's spare buffers): its own notify logic again.
+         */
         sel4_notify_end(s, io, false);
         return;
+    }
+    if (drained) {
+        if (!sel4_notify_idle(s, io)) {
+            if (virtio_queue_empty(vq)) {
+                qatomic_set(&io->active, false);
+            }
+            return;
+        }
+    } else if (io->sup.idle_ns) {
+        /* busy again after a dry spell: the stall clock starts now */
+        io->sup.idle_ns = 0;
+        io->sup.used = used;
+        io->sup.progress_ns = s->notify_now;
     } else if (used != io->sup.used) {
         io->sup.used = used;
         io->sup.progress_ns = s->notify_now;
-    } else if (s->notify_now - io->sup.progress_ns >= bound) {
+    } else if (last_avail != used &&
+               s->notify_now - io->sup.progress_ns >= bound) {
         sel4_notify_end(s, io, true);
         return;
     }
@@ -204,7 +271,10 @@ static void sel4_notify_check(Sel4State *s, Sel4Ioeventfd *io)
         trace_sel4_notify_kick(io->queue, last_avail);
         virtio_queue_notify(io->vdev, io->queue);
     }
-    s->notify_deadline = MIN(s->notify_deadline, io->sup.progress_ns + bound);
+    if (last_avail != used) {
+        s->notify_deadline = MIN(s->notify_deadline,
+                                 io->sup.progress_ns + bound);
+    }
 }
 
 void sel4_notify_release(Sel4State *s, Sel4Ioeventfd *io)
@@ -298,8 +368,12 @@ static void sel4_notify_poll(Notifier *notifier, void *opaque)
     }
     s->notify_now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
     s->notify_deadline = INT64_MAX;
+    s->notify_polling = false;
     sel4_ioeventfd_foreach(s, sel4_notify_check);
-    if (s->notify_deadline != INT64_MAX) {
+    if (s->notify_polling) {
+        /* a queue in its poll window: look again at once, do not sleep */
+        mlp->timeout = 0;
+    } else if (s->notify_deadline != INT64_MAX) {
         sel4_notify_wake_at(s, s->notify_deadline);
     }
 }

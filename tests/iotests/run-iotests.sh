@@ -12,6 +12,8 @@
 #       upstream's `quick` group for each FORMAT (default: raw qcow2);
 #       logs in build/iotests/, then per format the counts passed, not
 #       run and failed, the failures, and the tests not run with why.
+#       A test that fails is run once more, alone; the summary names
+#       those that passed only then.
 #
 # Environment: SEL4_BUILD_ROOT (default <repo>/build).  qemu-nbd and
 # qemu-storage-daemon must be built: qemu/build.sh with SEL4_QEMU_TARGETS
@@ -201,7 +203,16 @@ quick)
         echo "== check -$fmt -g quick (log: ${log#"$top"/})"
         run_check "-$fmt" -g quick >"$log" 2>&1
         echo "   $(( $(date +%s) - start )) s"
-        python3 "$top/tests/iotests/summarise.py" "$fmt" "$log" || status=1
+        # a failure runs once more, alone (summarise.py says which did)
+        retry=()
+        failed=$(python3 "$top/tests/iotests/summarise.py" --failed "$fmt" "$log")
+        if [ -n "$failed" ]; then
+            retry=("$build/iotests/quick-$fmt-again.log")
+            # shellcheck disable=SC2086 # test names, one word each
+            run_check "-$fmt" $failed >"${retry[0]}" 2>&1
+        fi
+        python3 "$top/tests/iotests/summarise.py" "$fmt" "$log" "${retry[@]}" ||
+            status=1
     done
     exit $status
     ;;
