@@ -515,6 +515,20 @@ static void test_backpressure(void)
     }
     ok(pending == (int)RPCMSG_BUFFER_SIZE, "devevt full with %d events while "
        "the VMM looks away", pending);
+    /*
+     * ... and on, until QEMU has found START_VM with no room for it: a
+     * slow QEMU (qemu-user) may not have tried yet, and once we take
+     * events it would find room.
+     */
+    for (i = 0; i < TIMEOUT_MS / 10; i++) {
+        g_autofree char *sofar = NULL;
+
+        if (g_file_get_contents(log, &sofar, NULL, NULL) &&
+            strstr(sofar, "(waiting 1)")) {
+            break;
+        }
+        g_usleep(10 * 1000);
+    }
     ok(vmm_sim_wait_started(sim, TIMEOUT_MS), "START_VM still arrived");
     vmm_sim_pci_devs(sim, &n);
     vmm_sim_get_stats(sim, &st);
