@@ -237,87 +237,58 @@ static void sel4_set_uring_ring(Object *obj, int value, Error **errp)
     SEL4_ACCEL(obj)->uring_ring = value;
 }
 
-static void sel4_get_u32(Object *obj, Visitor *v, const char *name,
-                         void *opaque, Error **errp)
-{
-    uint32_t *field = (uint32_t *)((char *)obj + (uintptr_t)opaque);
-
-    visit_type_uint32(v, name, field, errp);
-}
-
-static void sel4_set_batch(Object *obj, Visitor *v, const char *name,
-                           void *opaque, Error **errp)
-{
-    uint32_t value;
-
-    if (!visit_type_uint32(v, name, &value, errp)) {
-        return;
-    }
-    if (value < 1 || value > SEL4_BATCH_MAX) {
-        error_setg(errp, "sel4: batch must be 1..%u, not %u",
-                   SEL4_BATCH_MAX, value);
-        return;
-    }
-    SEL4_ACCEL(obj)->batch = value;
-}
+/* A uint32 option of Sel4State and the values it takes. */
+typedef struct Sel4U32Option {
+    size_t offset;
+    uint32_t min, max;
+} Sel4U32Option;
 
 /* Busy-polling longer than a millisecond only burns the BQL holder. */
 #define SEL4_POLL_US_MAX    1000
-
-static void sel4_set_poll_us(Object *obj, Visitor *v, const char *name,
-                             void *opaque, Error **errp)
-{
-    uint32_t value;
-
-    if (!visit_type_uint32(v, name, &value, errp)) {
-        return;
-    }
-    if (value > SEL4_POLL_US_MAX) {
-        error_setg(errp, "sel4: poll-us must be 0..%u, not %u",
-                   SEL4_POLL_US_MAX, value);
-        return;
-    }
-    SEL4_ACCEL(obj)->poll_us = value;
-}
-
 /* A request waits at most this long behind a slow one (sel4-notify.c). */
 #define SEL4_NOTIFY_SUPPRESS_US_MAX 100000
-
-static void sel4_set_notify_suppress_us(Object *obj, Visitor *v,
-                                        const char *name, void *opaque,
-                                        Error **errp)
-{
-    uint32_t value;
-
-    if (!visit_type_uint32(v, name, &value, errp)) {
-        return;
-    }
-    if (value > SEL4_NOTIFY_SUPPRESS_US_MAX) {
-        error_setg(errp, "sel4: notify-suppress-us must be 0..%u, not %u",
-                   SEL4_NOTIFY_SUPPRESS_US_MAX, value);
-        return;
-    }
-    SEL4_ACCEL(obj)->notify_suppress_us = value;
-}
-
 /* How long a main-loop turn may poll a drained queue (sel4-notify.c). */
 #define SEL4_NOTIFY_POLL_US_MAX 10000
 
-static void sel4_set_notify_poll_us(Object *obj, Visitor *v,
-                                    const char *name, void *opaque,
-                                    Error **errp)
+static const Sel4U32Option sel4_opt_batch = {
+    offsetof(Sel4State, batch), 1, SEL4_BATCH_MAX,
+};
+static const Sel4U32Option sel4_opt_poll_us = {
+    offsetof(Sel4State, poll_us), 0, SEL4_POLL_US_MAX,
+};
+static const Sel4U32Option sel4_opt_notify_suppress_us = {
+    offsetof(Sel4State, notify_suppress_us), 0, SEL4_NOTIFY_SUPPRESS_US_MAX,
+};
+static const Sel4U32Option sel4_opt_notify_poll_us = {
+    offsetof(Sel4State, notify_poll_us), 0, SEL4_NOTIFY_POLL_US_MAX,
+};
+
+static uint32_t *sel4_u32_field(Object *obj, const Sel4U32Option *opt)
 {
+    return (uint32_t *)((char *)obj + opt->offset);
+}
+
+static void sel4_get_u32(Object *obj, Visitor *v, const char *name,
+                         void *opaque, Error **errp)
+{
+    visit_type_uint32(v, name, sel4_u32_field(obj, opaque), errp);
+}
+
+static void sel4_set_u32(Object *obj, Visitor *v, const char *name,
+                         void *opaque, Error **errp)
+{
+    const Sel4U32Option *opt = opaque;
     uint32_t value;
 
     if (!visit_type_uint32(v, name, &value, errp)) {
         return;
     }
-    if (value > SEL4_NOTIFY_POLL_US_MAX) {
-        error_setg(errp, "sel4: notify-poll-us must be 0..%u, not %u",
-                   SEL4_NOTIFY_POLL_US_MAX, value);
+    if (value < opt->min || value > opt->max) {
+        error_setg(errp, "sel4: %s must be %u..%u, not %u",
+                   name, opt->min, opt->max, value);
         return;
     }
-    SEL4_ACCEL(obj)->notify_poll_us = value;
+    *sel4_u32_field(obj, opt) = value;
 }
 
 static bool sel4_get_ioeventfd(Object *obj, Error **errp)
@@ -416,13 +387,11 @@ static void sel4_accel_class_init(ObjectClass *oc, SEL4_CLASS_DATA *data)
         "loop=uring: auto, shared (the main loop's io_uring) or own "
         "(a ring of our own, its fd in the main loop)");
     object_class_property_add(oc, "batch", "uint32", sel4_get_u32,
-                              sel4_set_batch, NULL,
-                              (void *)offsetof(Sel4State, batch));
+                              sel4_set_u32, NULL, (void *)&sel4_opt_batch);
     object_class_property_set_description(oc, "batch",
         "requests taken per pass, 1..32 (default 32); loop=thread takes 1");
     object_class_property_add(oc, "poll-us", "uint32", sel4_get_u32,
-                              sel4_set_poll_us, NULL,
-                              (void *)offsetof(Sel4State, poll_us));
+                              sel4_set_u32, NULL, (void *)&sel4_opt_poll_us);
     object_class_property_set_description(oc, "poll-us",
         "loop=aio and uring: after a pass, look for more requests this "
         "long before sleeping (0..1000 microseconds, default 0)");
@@ -439,17 +408,15 @@ static void sel4_accel_class_init(ObjectClass *oc, SEL4_CLASS_DATA *data)
         "and vhost) on a thread of the accelerator and send them as "
         "SET_IRQ pulses, without the BQL or the main loop (default on)");
     object_class_property_add(oc, "notify-suppress-us", "uint32",
-                              sel4_get_u32, sel4_set_notify_suppress_us,
-                              NULL,
-                              (void *)offsetof(Sel4State, notify_suppress_us));
+                              sel4_get_u32, sel4_set_u32, NULL,
+                              (void *)&sel4_opt_notify_suppress_us);
     object_class_property_set_description(oc, "notify-suppress-us",
         "keep a main-loop virtqueue's guest notifies off while it has "
         "requests in flight, unless none completes for this long "
         "(0..100000 microseconds, default 200; 0: off)");
     object_class_property_add(oc, "notify-poll-us", "uint32",
-                              sel4_get_u32, sel4_set_notify_poll_us,
-                              NULL,
-                              (void *)offsetof(Sel4State, notify_poll_us));
+                              sel4_get_u32, sel4_set_u32, NULL,
+                              (void *)&sel4_opt_notify_poll_us);
     object_class_property_set_description(oc, "notify-poll-us",
         "once a main-loop virtqueue whose notifies are off has run dry, "
         "keep them off and look at its ring from every main-loop turn for "
