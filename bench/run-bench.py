@@ -769,7 +769,8 @@ def markdown(result):
                   "direct=1), IOPS, µs p50/p99 and vs limit:" % real["path"],
                   "", "| workload | QEMU aio | " + " | ".join(BLOCK_MODES) +
                   " |", "|---|---|" + "---:|" * len(BLOCK_MODES)]
-        for wl in REAL_FILE_BLOCK:
+        for wl in [w for w in REAL_FILE_BLOCK
+                   if w in real["aio=io_uring"]["workloads"]]:
             for aio in ("aio=io_uring", "aio=native"):
                 w = real[aio]["workloads"][wl]
                 rt = real[aio]["ratios"][wl]
@@ -938,7 +939,8 @@ def main():
     ap.add_argument("--rounds", type=int)
     ap.add_argument("--real-file", metavar="PATH",
                     help="also run the block jobs on a file on a real disk "
-                         "(cache=none), with aio=io_uring and aio=native")
+                         "(cache=none), with aio=io_uring and aio=native "
+                         "(those of --workload, when given)")
     ap.add_argument("--only", choices=["block", "net"])
     ap.add_argument("--workload", action="append", choices=list(BLOCK),
                     help="run only this block workload (repeatable; "
@@ -984,13 +986,16 @@ def main():
             log("== iperf3 through the seL4 path vs veth")
             workloads.update(run_net(args))
         real = {}
-        if args.real_file:
+        # --workload narrows the real-file jobs too
+        real_wls = [w for w in REAL_FILE_BLOCK
+                    if not args.workload or w in args.workload]
+        if args.real_file and real_wls:
             prepare_disk(args.real_file, 1)
             for aio, lim in (("io_uring", "io_uring"), ("native", "libaio")):
                 log("== real file %s: cache=none, aio=%s vs fio %s" %
                     (args.real_file, aio, lim))
                 blk = Block(args, args.real_file, "none", aio, lim, 1)
-                w = run_block(args, blk, REAL_FILE_BLOCK)
+                w = run_block(args, blk, real_wls)
                 real["aio=" + aio] = {"workloads": w, "ratios": ratios(w)}
         if args.profile:
             profile(args, tmpdir)
