@@ -214,7 +214,11 @@ case ${SEL4_QEMU_CROSS:-} in
             die "no arm64 libfdt.so.1: run scripts/install-deps.sh --arch arm64"
         mkdir -p "$BUILD_ROOT/cross-lib"
         ln -sfn /usr/lib/aarch64-linux-gnu/libfdt.so.1 "$BUILD_ROOT/cross-lib/libfdt.so"
-        CROSS_FLAGS=(--extra-ldflags="-L$BUILD_ROOT/cross-lib")
+        # the device VM's QEMU: -accel sel4 only, so no TCG (KVM stays, as
+        # on any arm64 host); and no DWARF (the cross build is run under
+        # qemu-user by the tests, not debugged): the two halve its build
+        CROSS_FLAGS=(--extra-ldflags="-L$BUILD_ROOT/cross-lib"
+                     --disable-tcg --disable-debug-info)
         SECCOMP_FLAG=--disable-seccomp ;;
     *) die "SEL4_QEMU_CROSS=$SEL4_QEMU_CROSS: only arm64 is supported" ;;
 esac

@@ -37,6 +37,19 @@ void ok(bool cond, const char *fmt, ...)
     fflush(stdout);
 }
 
+void skip(const char *fmt, ...)
+{
+    va_list ap;
+
+    n_test++;
+    printf("ok %d # SKIP ", n_test);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+}
+
 void diag_file(const char *path)
 {
     g_autofree char *text = NULL;

@@ -17,6 +17,8 @@ extern int n_fail;
 
 /* One TAP test line. */
 void ok(bool cond, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+/* One TAP skip line: a case this build cannot reach, and why. */
+void skip(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 /* Copy a log file into the TAP output as comments. */
 void diag_file(const char *path);
 /* Run QEMU with @args to completion; stdout+stderr in @out; wait status. */

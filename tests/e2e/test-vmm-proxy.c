@@ -32,8 +32,12 @@
 
 #define PROXY_WAIT_MS   30000
 
+/*
+ * The guest never runs (-S): qtest is the accelerator every build has (the
+ * arm64 build, the device VM's QEMU, has no TCG).
+ */
 static const char *const machine_ok[] = {
-    "-nodefaults", "-display", "none", "-S", "-accel", "tcg", "-m", "64M",
+    "-nodefaults", "-display", "none", "-S", "-accel", "qtest", "-m", "64M",
     "-machine", "virt,gic-version=2,highmem=off,memory-backend=ram",
     "-object", "memory-backend-memfd,id=ram,size=64M,share=on",
 };
@@ -69,6 +73,14 @@ static void refused(const char *why, const char *machine, const char *ram,
     g_autofree char *out = NULL;
     int st = run_qemu_sync((const char *const *)a->pdata + 1, &out);
 
+    if (machine && strstr(machine, "gic-version=3") &&
+        strstr(out, "does not support GICv3 emulation")) {
+        /* the arm64 build: its GICv3 would be KVM's, qemu-user has none */
+        skip("refused: %s: this QEMU emulates no GICv3 (built without "
+             "TCG), so every virt machine it builds has the GICv2m frame",
+             why);
+        return;
+    }
     ok(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) != 0 &&
        strstr(out, want), "refused: %s (status 0x%x): %s", why, st,
        g_strchomp(out));
