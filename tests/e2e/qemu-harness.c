@@ -21,33 +21,36 @@ int n_test;
 int n_fail;
 const char *qemu;
 
+/* One TAP line: @head (its number follows), then the description. */
+static void tap_line(const char *head, const char *sep, const char *fmt,
+                     va_list ap)
+{
+    n_test++;
+    printf("%s %d%s", head, n_test, sep);
+    vprintf(fmt, ap);
+    printf("\n");
+    fflush(stdout);
+}
+
 void ok(bool cond, const char *fmt, ...)
 {
     va_list ap;
 
-    n_test++;
     if (!cond) {
         n_fail++;
     }
-    printf("%s %d - ", cond ? "ok" : "not ok", n_test);
     va_start(ap, fmt);
-    vprintf(fmt, ap);
+    tap_line(cond ? "ok" : "not ok", " - ", fmt, ap);
     va_end(ap);
-    printf("\n");
-    fflush(stdout);
 }
 
 void skip(const char *fmt, ...)
 {
     va_list ap;
 
-    n_test++;
-    printf("ok %d # SKIP ", n_test);
     va_start(ap, fmt);
-    vprintf(fmt, ap);
+    tap_line("ok", " # SKIP ", fmt, ap);
     va_end(ap);
-    printf("\n");
-    fflush(stdout);
 }
 
 void diag_file(const char *path)
