@@ -411,17 +411,18 @@ static void sel4_accel_class_init(ObjectClass *oc, SEL4_CLASS_DATA *data)
                               sel4_get_u32, sel4_set_u32, NULL,
                               (void *)&sel4_opt_notify_suppress_us);
     object_class_property_set_description(oc, "notify-suppress-us",
-        "keep a main-loop virtqueue's guest notifies off while it has "
-        "requests in flight, unless none completes for this long "
-        "(0..100000 microseconds, default 200; 0: off)");
+        "keep a virtqueue's guest notifies off while it has requests in "
+        "flight (served in the main loop or in an IOThread), unless none "
+        "completes for this long (0..100000 microseconds, default 200; "
+        "0: off)");
     object_class_property_add(oc, "notify-poll-us", "uint32",
                               sel4_get_u32, sel4_set_u32, NULL,
                               (void *)&sel4_opt_notify_poll_us);
     object_class_property_set_description(oc, "notify-poll-us",
-        "once a main-loop virtqueue whose notifies are off has run dry, "
-        "keep them off and look at its ring from every main-loop turn for "
-        "this long before turning them on again (0..10000 microseconds, "
-        "default 50; 0: on again at once)");
+        "once a virtqueue whose notifies are off has run dry, keep them "
+        "off and look at its ring from every turn of its loop (the main "
+        "loop or its IOThread) for this long before turning them on "
+        "again (0..10000 microseconds, default 50; 0: on again at once)");
 }
 
 static const TypeInfo sel4_accel_type = {

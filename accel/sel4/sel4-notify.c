@@ -52,8 +52,11 @@
  * within the window.
  *
  * Only split rings of VERSION_1 devices whose queues the main loop serves
- * (no iothread, no iothread-vq-mapping) are handled: an IOThread polls by
- * itself, and its queue state is not ours to touch.  used->idx is read
+ * (no iothread, no iothread-vq-mapping) are handled here: a queue an
+ * IOThread serves is not ours to touch from the main loop.  Those get the
+ * same from virtio itself, in their IOThread (virtio's notify hold,
+ * hw/virtio/virtio-notify-hold.c.inc), which sel4_notify_init() turns on
+ * with the same bounds and counters.  used->idx is read
  * from guest memory, where the guest may rewrite it: it can only change
  * its own notifies, bounded by notify-suppress-us, and make the main loop
  * poll for notify-poll-us per dry spell, as a busy guest would.
@@ -65,6 +68,7 @@
 #include "qom/qom-qobject.h"
 #include "system/memory.h"
 #include "hw/virtio/virtio.h"
+#include "hw/virtio/virtio-notify-hold.h"
 #include "standard-headers/linux/virtio_config.h"
 #include "standard-headers/linux/virtio_ring.h"
 #include "sel4-internal.h"
@@ -378,11 +382,49 @@ static void sel4_notify_poll(Notifier *notifier, void *opaque)
     }
 }
 
+/* ---- queues served by an IOThread: virtio's notify hold ---- */
+
+static void sel4_notify_hold_event(VirtQueue *vq, VirtioNotifyHoldEvent ev,
+                                   unsigned arg, void *opaque)
+{
+    static const Sel4Counter counter[] = {
+        [VIRTIO_NOTIFY_HOLD_BEGIN] = SEL4_STAT_NOTIFY_SUPPRESSED,
+        [VIRTIO_NOTIFY_HOLD_KICK] = SEL4_STAT_NOTIFY_POLLED,
+        [VIRTIO_NOTIFY_HOLD_STALL] = SEL4_STAT_NOTIFY_STALLED,
+    };
+    Sel4State *s = opaque;
+    int queue = virtio_get_queue_index(vq);
+
+    switch (ev) {
+    case VIRTIO_NOTIFY_HOLD_BEGIN:
+        trace_sel4_notify_begin(queue, arg);
+        break;
+    case VIRTIO_NOTIFY_HOLD_KICK:
+        trace_sel4_notify_kick(queue, arg);
+        break;
+    case VIRTIO_NOTIFY_HOLD_END:
+    case VIRTIO_NOTIFY_HOLD_STALL:
+        trace_sel4_notify_end(queue, ev == VIRTIO_NOTIFY_HOLD_STALL);
+        break;
+    }
+    if (ev != VIRTIO_NOTIFY_HOLD_END) {
+        sel4_stat_add(s, counter[ev], 1);
+    }
+}
+
 void sel4_notify_init(Sel4State *s)
 {
+    VirtioNotifyHoldConfig hold = {
+        .bound_ns = (int64_t)s->notify_suppress_us * SCALE_US,
+        .poll_ns = (int64_t)s->notify_poll_us * SCALE_US,
+        .event = sel4_notify_hold_event,
+        .opaque = s,
+    };
+
     if (!s->notify_suppress_us) {
         return;
     }
     s->notify_poll.notify = sel4_notify_poll;
     main_loop_poll_add_notifier(&s->notify_poll);
+    virtio_notify_hold_configure(&hold);
 }
