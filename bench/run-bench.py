@@ -14,8 +14,8 @@ virtio-net -> QEMU -> tap), both directions; the limit: iperf3 over a
 veth pair.
 
 Modes run in turns within each round (thread, thread_batch, aio, uring,
-uring_poll, thread_deployed, uring_vhost (block jobs of one queue on the
-file), limit, then again), so drift in the machine's load hits all of
+uring_poll, thread_deployed, uring_iothread (block), uring_vhost (block
+jobs of one queue on the file), limit, then again), so drift in the machine's load hits all of
 them alike; each number is the median over the rounds.
 
 Writes OUT/latest.json, OUT/latest.md and OUT/*.png (gnuplot).  Needs
@@ -52,7 +52,12 @@ ALL_MODES = list(MODES) + ["limit"]
 # kicks through the accelerator's ioeventfd fast path); CPU per op adds
 # the daemon's
 VHOST_MODES = {"uring_vhost": "uring"}
-BLOCK_MODES = list(MODES) + list(VHOST_MODES) + ["limit"]
+# block only: the virtio-blk device served by an IOThread (all its queues
+# in one, sel4sim's sel4_iothread), its guest notifies held off there by
+# virtio's notify hold
+IOTHREAD_MODES = {"uring_iothread": "uring"}
+BLOCK_MODES = list(MODES) + list(IOTHREAD_MODES) + list(VHOST_MODES) + \
+    ["limit"]
 # iperf3 only: loop=uring without the guest's checksum/TSO offloads
 PLAIN = "uring_plain"
 NET_MODES = ALL_MODES + [PLAIN]
@@ -211,7 +216,10 @@ class Block:
             cmd.append("--ioengine=" + self.limit_of(wl))
             return cmd
         vhost = mode in VHOST_MODES
-        loop, poll_us, accel = MODES[VHOST_MODES[mode] if vhost else mode]
+        iothread = mode in IOTHREAD_MODES
+        loop, poll_us, accel = MODES[VHOST_MODES[mode] if vhost else
+                                     IOTHREAD_MODES[mode] if iothread else
+                                     mode]
         # the engine's options come after --ioengine
         return cmd + ["--ioengine=external:" + self.args.engine,
                       "--sel4_qemu=" + self.args.qemu,
@@ -223,7 +231,8 @@ class Block:
                       "--sel4_stats=" + stats] + \
             (["--sel4_accel=" + accel] if accel else []) + \
             (["--sel4_vhost_user=" + self.args.storage_daemon]
-             if vhost else [])
+             if vhost else []) + \
+            (["--sel4_iothread=1"] if iothread else [])
 
     def limit_of(self, wl):
         """The limit's fio engine: with no storage (null-co), fio's null."""

@@ -200,8 +200,8 @@ static struct fio_option options[] = {
         .type = FIO_OPT_BOOL,
         .off1 = offsetof(struct sel4sim_options, iothread),
         .def = "0",
-        .help = "serve the queue in an iothread (adaptive polling) instead "
-                "of the main loop",
+        .help = "serve the device's queues in an iothread instead of the "
+                "main loop",
         .category = FIO_OPT_C_ENGINE,
         .group = FIO_OPT_G_INVALID,
     },
