@@ -87,7 +87,7 @@ hooks_hash() {
     local f
     {
         echo "hooks-v1"
-        for f in $(hook_files); do
+        for f in $(hook_files) "$QEMU_DIR"/hooks/*.bash; do
             echo "== $(basename "$f")"
             cat "$f"
         done

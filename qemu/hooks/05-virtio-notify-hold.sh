@@ -12,32 +12,12 @@
 # Runs in the QEMU source tree; idempotent; every anchor is checked.
 set -euo pipefail
 
-fail() { echo "05-virtio-notify-hold.sh: $*" >&2; exit 1; }
+HOOK=05-virtio-notify-hold.sh
+. "$SEL4_REPO_ROOT/qemu/hooks/anchor.bash"
 
 f=hw/virtio/virtio.c
 [ -f hw/virtio/virtio-notify-hold.c.inc ] || exit 0
 grep -qF 'virtio-notify-hold.c.inc' "$f" && exit 0
-
-# at FILE SIGNATURE ANCHOR before|after TEXT: TEXT before or after the
-# first whole line ANCHOR inside the function whose definition starts with
-# the whole line SIGNATURE (up to the line "}" that closes it); with an
-# empty SIGNATURE, the first ANCHOR in FILE
-at() {
-    SIG=$2 ANCHOR=$3 WHERE=$4 TEXT=$5 awk '
-        BEGIN { inside = ENVIRON["SIG"] == "" }
-        !done && $0 == ENVIRON["SIG"] { inside = 1 }
-        !done && inside && $0 == ENVIRON["ANCHOR"] {
-            if (ENVIRON["WHERE"] == "before") { print ENVIRON["TEXT"] }
-            print
-            if (ENVIRON["WHERE"] == "after") { print ENVIRON["TEXT"] }
-            done = 1; next
-        }
-        inside && ENVIRON["SIG"] != "" && $0 == "}" { inside = 0 }
-        { print }
-        END { if (!done) exit 1 }' "$1" >"$1.sel4tmp" ||
-        fail "$1: anchor not found${2:+ in $2}: $3"
-    mv "$1.sel4tmp" "$1"
-}
 
 at "$f" '' '#include "hw/virtio/virtio.h"' after \
     '#include "hw/virtio/virtio-notify-hold.h"'
