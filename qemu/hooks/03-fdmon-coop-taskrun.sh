@@ -3,7 +3,8 @@
 # and IORING_SETUP_TASKRUN_FLAG (Linux 5.19; without them, as before).
 #
 # Why: the kernel posts many completions through task_work (a read that
-# io-wq served, as every buffered read of tmpfs is; a poll that fired).
+# io-wq served, as every read of a tmpfs file is on Linux 6.18; a poll
+# that fired).
 # Without COOP_TASKRUN it interrupts the ring's thread with an IPI to run
 # that task_work wherever the thread is, even when it is busy in QEMU and
 # will enter the kernel within microseconds anyway. With it, the work waits
