@@ -32,6 +32,7 @@ wait='    /* Are there pending sqes to submit? */'
 if grep -qF 'IORING_SETUP_COOP_TASKRUN' "$f"; then
     :   # done
 elif ! grep -qxF -- "$setup" "$f" || ! grep -qxF -- "$wait" "$f"; then
+    # both anchors first: the two edits go in together or not at all
     case ${SEL4_QEMU_VERSION:-} in
     10.2.*) fail "$f: the ring's setup or need_wait() is not where 10.2 has it" ;;
     esac
