@@ -10,7 +10,8 @@
  *       [--sel4_accel=MORE_ACCEL_OPTIONS]
  *       [--sel4_cache=writeback|none|...] [--sel4_aio=threads|native|io_uring]
  *       [--sel4_drive=file|null-co] [--sel4_doorbell_ns=N]
- *       [--sel4_vhost_user=QEMU_STORAGE_DAEMON] [--sel4_stats=FILE] ...
+ *       [--sel4_vhost_user=QEMU_STORAGE_DAEMON
+ *        [--sel4_vhost_notify_suppress_us=N]] [--sel4_stats=FILE] ...
  *
  * The job's file is QEMU's raw drive (sel4_drive=file), or only gives its
  * size to a null-co drive that reads zeroes and drops writes
@@ -34,7 +35,9 @@
  * apply to its file node): the guest's kicks go through the accelerator's
  * ioeventfd fast path to the daemon, which reads the requests from guest
  * RAM (the transport's fd) itself; QEMU serves the device's configuration
- * and its interrupts only.
+ * and its interrupts only.  The export holds the guest's notifies off
+ * while it has requests in flight (sel4_vhost_notify_suppress_us, default
+ * 200; 0: the export as upstream has it).
  *
  * With sel4_stats, cleanup appends one JSON line: I/Os, QEMU's CPU time
  * from the first I/O to the end, the VMM's doorbells and MMIO requests
@@ -87,6 +90,7 @@ struct sel4sim_options {
     char *blk_opts;
     unsigned int iothread;
     char *vhost_user;
+    unsigned int vhost_suppress_us;
     char *stats;
 };
 
@@ -216,6 +220,18 @@ static struct fio_option options[] = {
         .group = FIO_OPT_G_INVALID,
     },
     {
+        .name = "sel4_vhost_notify_suppress_us",
+        .lname = "the vhost-user-blk export's notify-suppress-us",
+        .type = FIO_OPT_INT,
+        .off1 = offsetof(struct sel4sim_options, vhost_suppress_us),
+        .def = "200",
+        .help = "with sel4_vhost_user: the guest's notifies off while the "
+                "export has requests in flight, back on when nothing "
+                "completed for this long (0: never off)",
+        .category = FIO_OPT_C_ENGINE,
+        .group = FIO_OPT_G_INVALID,
+    },
+    {
         .name = "sel4_stats",
         .lname = "where to append this job's path counters",
         .type = FIO_OPT_STR_STORE,
@@ -323,9 +339,13 @@ static bool sel4sim_start_daemon(Sel4Sim *s, struct sel4sim_options *o,
         file, o->aio, direct ? "on" : "off",
         !strcmp(o->cache, "unsafe") ? "on" : "off");
 
+    g_autofree char *export_opts = g_strdup_printf(",notify-suppress-us=%u",
+                                                   o->vhost_suppress_us);
+
     s->vhost_sock = g_build_filename(s->dir, "vhost-blk.sock", NULL);
     s->qsd = (VmmSimQsd) {
         .bin = o->vhost_user, .blockdev = blockdev, .sock = s->vhost_sock,
+        .export_opts = export_opts,
     };
     return vmm_sim_qsd_start(&s->qsd, SEL4SIM_TIMEOUT_MS, errp);
 }

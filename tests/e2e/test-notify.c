@@ -67,6 +67,7 @@
 #include "sel4/vmm_sim.h"
 #include "guest-alloc.h"
 #include "virtio-blk.h"
+#include "blk-load.h"
 #include "qemu-launch.h"
 #include "qmp-client.h"
 #include "qemu-harness.h"
@@ -187,87 +188,19 @@ static void rig_down(Rig *r)
 static bool submit_read(Rig *r, unsigned slot, uint64_t sector,
                         GError **errp)
 {
-    return virtio_blk_submit(&r->blk, VIRTIO_BLK_T_IN, sector,
-                             r->buf + (uint64_t)slot * SECTOR_BYTES,
-                             SECTOR_BYTES, GUINT_TO_POINTER(slot), errp) &&
-           virtio_blk_kick(&r->blk, errp);
+    return blk_load_read(&r->blk, r->buf, slot, sector, errp);
 }
 
-/*
- * fio's pattern at iodepth QD: fill, then replace every completion reaped
- * by one request and its kick at once.  Returns how many completed OK.
- */
+/* fio's pattern at iodepth QD (blk-load.h) */
 static unsigned run_burst(Rig *r, unsigned total)
 {
-    g_autoptr(GError) err = NULL;
-    unsigned sent = 0, done = 0, good = 0, slot;
-    VirtioBlkReq *req;
-
-    for (slot = 0; slot < QD && sent < total; slot++, sent++) {
-        if (!submit_read(r, slot, sent * 8, &err)) {
-            goto fail;
-        }
-    }
-    while (done < total) {
-        req = virtio_blk_complete(&r->blk, TIMEOUT_MS, &err);
-        while (req) {
-            slot = GPOINTER_TO_UINT(req->opaque);
-            good += req->status == VIRTIO_BLK_S_OK;
-            done++;
-            if (sent < total && !submit_read(r, slot, sent++ * 8, &err)) {
-                goto fail;
-            }
-            req = virtio_blk_poll(&r->blk);
-        }
-        if (err) {
-            goto fail;
-        }
-    }
-    return good;
-fail:
-    ok(false, "request %u: %s", sent, err->message);
-    return good;
+    return blk_load_burst(&r->blk, r->buf, QD, total, TIMEOUT_MS);
 }
 
-/*
- * A steady guest: @total requests, a new one every millisecond (each
- * kicked), reaping what completed in between.  Returns how many completed
- * OK.
- */
+/* a steady guest: a new request every millisecond (blk-load.h) */
 static unsigned run_paced(Rig *r, unsigned total)
 {
-    g_autoptr(GError) err = NULL;
-    unsigned sent = 0, done = 0, good = 0, free_slots = QD;
-    unsigned slots[QD], slot;
-    VirtioBlkReq *req;
-
-    for (slot = 0; slot < QD; slot++) {
-        slots[slot] = slot;
-    }
-    while (done < total) {
-        if (sent < total && free_slots) {
-            if (!submit_read(r, slots[--free_slots], sent * 8, &err)) {
-                break;
-            }
-            sent++;
-            g_usleep(1000);
-        } else if (!(req = virtio_blk_complete(&r->blk, TIMEOUT_MS, &err))) {
-            break;
-        } else {
-            slots[free_slots++] = GPOINTER_TO_UINT(req->opaque);
-            good += req->status == VIRTIO_BLK_S_OK;
-            done++;
-        }
-        while ((req = virtio_blk_poll(&r->blk))) {
-            slots[free_slots++] = GPOINTER_TO_UINT(req->opaque);
-            good += req->status == VIRTIO_BLK_S_OK;
-            done++;
-        }
-    }
-    if (err) {
-        ok(false, "request %u: %s", sent, err->message);
-    }
-    return good;
+    return blk_load_paced(&r->blk, r->buf, QD, total, 1000, TIMEOUT_MS);
 }
 
 static void scenario_steady(Rig *r)

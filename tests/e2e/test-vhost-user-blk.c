@@ -5,22 +5,48 @@
  * Copyright (c) 2026 The sel4-qemu-uring authors
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
- * usage: test-vhost-user-blk QEMU_BINARY LOOP_OPTIONS
+ * usage: test-vhost-user-blk QEMU_BINARY LOOP_OPTIONS [SCENARIO]
  * (exit 77, a skip, when QEMU_BINARY is empty or missing, or when
  * storage-daemon/qemu-storage-daemon is not built next to it; TAP-style
  * output, exit-code protocol).
  *
- * qemu-storage-daemon exports a raw file as a vhost-user-blk server; QEMU
- * (-machine virt-sel4, the guest's RAM a shared fd of the transport) has
- * -device vhost-user-blk-pci on it and no block node of its own.  The
- * simulated guest's virtio-blk driver writes a pattern, flushes, reads it
- * back and compares.  Checked besides: the file on disk holds the pattern
- * (read directly); the daemon read and wrote the data (its /proc/PID/io
- * rchar and wchar grew by at least the pattern's size, QEMU's by far less;
- * its node's wr_highest_offset, from query-blockstats, is the pattern's
- * end: the export keeps no request counters); QEMU has no block device at
- * all; and the guest's notifies reached the daemon's kick eventfds through
- * the accelerator's ioeventfd fast path (its notifies-fast counter).
+ * qemu-storage-daemon serves a vhost-user-blk export; QEMU (-machine
+ * virt-sel4, the guest's RAM a shared fd of the transport) has -device
+ * vhost-user-blk-pci on it and no block node of its own.
+ *
+ *  data      (the default) the export serves a raw file, with its notify
+ *            hold on (notify-suppress-us=200).  The simulated guest's
+ *            virtio-blk driver writes a pattern, flushes, reads it back
+ *            and compares.  Checked besides: the file on disk holds the
+ *            pattern (read directly); the daemon read and wrote the data
+ *            (its /proc/PID/io rchar and wchar grew by at least the
+ *            pattern's size, QEMU's by far less; its node's
+ *            wr_highest_offset, from query-blockstats, is the pattern's
+ *            end: the export keeps no request counters); QEMU has no
+ *            block device at all; and the guest's notifies reached the
+ *            daemon's kick eventfds through the accelerator's ioeventfd
+ *            fast path (its notifies-fast counter).
+ *  steady    the export serves a null-co node whose requests take 32 ms,
+ *            notify-suppress-us=20000 (its completions come a
+ *            millisecond apart: with a bound under that, every gap
+ *            between them is a stall and notifies are on); a steady
+ *            guest at 32 in flight, a new request every millisecond,
+ *            each kicked.  The export has long taken each request before
+ *            the next comes, so without its hold the guest notifies for
+ *            every one (see upstream).  Every request completes, and the
+ *            guest notifies for well under one request in four: the
+ *            export found the rest in its ring after completions.  Then fio's burst pattern, 32 in flight, each
+ *            completion replaced at once.
+ *  upstream  steady's load on an export without notify-suppress-us: the
+ *            guest notifies for at least half of its requests (nearly
+ *            all; what steady's check would catch if the hold did
+ *            nothing).
+ *  stall     requests of 1 s, notify-suppress-us=100000: one, then 10 ms
+ *            later a second, which does not notify (the queue is held);
+ *            the export takes it once nothing completed for 100 ms, so it
+ *            completes well before the first plus a whole request's time
+ *            (less than 500 ms after the first; it would be 1 s if it
+ *            waited for the first's completion).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -35,6 +61,7 @@
 #include "sel4/vmm_sim.h"
 #include "guest-alloc.h"
 #include "virtio-blk.h"
+#include "blk-load.h"
 #include "qemu-launch.h"
 #include "qmp-client.h"
 #include "storage-daemon.h"
@@ -47,6 +74,13 @@
 #define CHUNKS          32u         /* 2 MiB of pattern */
 #define SECTOR          512u
 #define ACCEL_PATH      "/machine/accel"
+#define HOLD_OPTS       ",notify-suppress-us=200"
+/* steady: completions come a millisecond apart, so the bound is longer */
+#define STEADY_OPTS     ",notify-suppress-us=20000"
+#define PACED_REQS      320
+#define QD              32
+#define STALL_LAT_NS    1000000000ll
+#define STALL_BOUND_US  100000
 
 typedef struct Rig {
     VmmSim *sim;
@@ -56,6 +90,7 @@ typedef struct Rig {
     uint64_t mmio_next;
     VmmSimQsd qsd;
     QmpClient *dqmp;            /* the daemon's monitor */
+    uint64_t buf;               /* guest-physical, QD * 4 KiB */
 } Rig;
 
 /* byte @i of chunk @c: differs per chunk and per offset */
@@ -82,15 +117,14 @@ static uint64_t accel_counter(Rig *r, const char *name)
     return v;
 }
 
-static bool daemon_up(Rig *r, const char *dir, const char *image,
-                      const char *sock)
+static bool daemon_up(Rig *r, const char *dir, const char *blockdev,
+                      const char *export_opts, const char *sock)
 {
-    g_autofree char *blockdev = g_strdup_printf(
-        "driver=file,filename=%s,aio=threads,cache.direct=off", image);
     g_autoptr(GError) err = NULL;
 
     r->qsd = (VmmSimQsd) {
         .bin = vmm_sim_qsd_path(qemu), .blockdev = blockdev, .sock = sock,
+        .export_opts = export_opts,
         .qmp = g_build_filename(dir, "qsd-qmp.sock", NULL),
         .log = g_build_filename(dir, "qsd.log", NULL),
     };
@@ -106,7 +140,7 @@ static bool daemon_up(Rig *r, const char *dir, const char *image,
 }
 
 static bool rig_up(Rig *r, const char *dir, const char *loop_opts,
-                   const char *image)
+                   const char *blockdev, const char *export_opts)
 {
     g_autoptr(GError) err = NULL;
     g_autofree char *vsock = g_build_filename(dir, "vhost-blk.sock", NULL);
@@ -118,7 +152,7 @@ static bool rig_up(Rig *r, const char *dir, const char *loop_opts,
         "-device", "vhost-user-blk-pci,chardev=vu0,num-queues=1", NULL,
     };
 
-    if (!daemon_up(r, dir, image, vsock)) {
+    if (!daemon_up(r, dir, blockdev, export_opts, vsock)) {
         return false;
     }
     if (!e2e_vmm_qemu_up(dir, loop_opts, args, &r->sim, &r->q)) {
@@ -135,6 +169,7 @@ static bool rig_up(Rig *r, const char *dir, const char *loop_opts,
     }
     ok(r->blk.capacity * SECTOR == DISK_BYTES, "the guest sees the "
        "daemon's disk: %" PRIu64 " sectors", r->blk.capacity);
+    r->buf = guest_alloc(&r->mem, QD * BLK_LOAD_REQ_BYTES, 4096);
     return true;
 }
 
@@ -322,12 +357,87 @@ static void run(Rig *r, const char *image)
        " fast, %" PRIu64 " sent)", fast, kicks);
 }
 
+/*
+ * A steady guest at 32 in flight (blk-load.h); returns the notifies it
+ * sent per request, after checking that every request completed.
+ */
+static double run_steady(Rig *r)
+{
+    uint64_t kicks0 = r->blk.vq.stats_kicks;
+    unsigned good = blk_load_paced(&r->blk, r->buf, QD, PACED_REQS, 1000,
+                                   TIMEOUT_MS);
+    uint64_t kicks = r->blk.vq.stats_kicks - kicks0;
+
+    ok(good == PACED_REQS, "%u of %u requests of a steady guest completed "
+       "OK", good, PACED_REQS);
+    printf("# the guest notified %" PRIu64 " times for %u requests\n",
+           kicks, PACED_REQS);
+    return (double)kicks / PACED_REQS;
+}
+
+static void scenario_steady(Rig *r)
+{
+    double per_req = run_steady(r);
+    unsigned good;
+
+    ok(per_req < 0.25, "the guest notified for %.3f of its requests: the "
+       "export held its notifies off and found the rest in its ring "
+       "(must stay well below one)", per_req);
+    good = blk_load_burst(&r->blk, r->buf, QD, 500, TIMEOUT_MS);
+    ok(good == 500, "then 500 requests, 32 in flight, each replaced at "
+       "once: %u completed OK", good);
+}
+
+static void scenario_upstream(Rig *r)
+{
+    double per_req = run_steady(r);
+
+    ok(per_req >= 0.5, "without notify-suppress-us the guest notified for "
+       "%.3f of its requests (the export turns notifies on whenever it "
+       "has caught up)", per_req);
+}
+
+static void scenario_stall(Rig *r)
+{
+    g_autoptr(GError) err = NULL;
+    VirtioBlkReq *req;
+    uint64_t kicks0;
+    int64_t t[2] = { 0, 0 };
+    unsigned n;
+
+    ok(blk_load_read(&r->blk, r->buf, 0, 0, &err), "a request of 1 s "
+       "submitted%s%s", err ? ": " : "", err ? err->message : "");
+    g_usleep(10000);
+    kicks0 = r->blk.vq.stats_kicks;
+    ok(blk_load_read(&r->blk, r->buf, 1, 8, &err), "10 ms later a second "
+       "one%s%s", err ? ": " : "", err ? err->message : "");
+    ok(r->blk.vq.stats_kicks == kicks0, "... which did not notify: the "
+       "queue is held (%" PRIu64 " notifies)", r->blk.vq.stats_kicks - kicks0);
+    for (n = 0; n < 2; n++) {
+        req = virtio_blk_complete(&r->blk, TIMEOUT_MS, &err);
+        if (!req) {
+            ok(false, "completion %u of 2: %s", n + 1, err->message);
+            return;
+        }
+        ok(req->status == VIRTIO_BLK_S_OK, "request %u completed OK",
+           GPOINTER_TO_UINT(req->opaque));
+        t[GPOINTER_TO_UINT(req->opaque)] = g_get_monotonic_time();
+    }
+    ok(t[1] - t[0] < 500000, "the second completed %" PRId64 " ms after "
+       "the first: taken once nothing completed for 100 ms, not after the "
+       "first (1000 ms)", (t[1] - t[0]) / 1000);
+}
+
 int main(int argc, char **argv)
 {
     const char *loop_opts = argc > 2 ? argv[2] : "loop=uring";
+    const char *scenario = argc > 3 ? argv[3] : "data";
     g_autofree char *dir = NULL;
     g_autofree char *image = NULL;
     g_autofree char *daemon = NULL;
+    g_autofree char *blockdev = NULL;
+    g_autofree char *stall_opts = g_strdup_printf(",notify-suppress-us=%u",
+                                                  STALL_BOUND_US);
     Rig r = { 0 };
 
     if (argc > 1 && argv[1][0]) {
@@ -341,14 +451,39 @@ int main(int argc, char **argv)
     if (!dir) {
         return 77;
     }
-    printf("# %s\n", loop_opts);
-    image = g_build_filename(dir, "disk.raw", NULL);
-    if (!g_file_set_contents(image, "", 0, NULL)) {
-        ok(false, "create %s", image);
-    } else if (truncate(image, DISK_BYTES)) {
-        ok(false, "size %s", image);
-    } else if (rig_up(&r, dir, loop_opts, image)) {
-        run(&r, image);
+    printf("# %s, %s\n", loop_opts, scenario);
+    if (!strcmp(scenario, "data")) {
+        image = g_build_filename(dir, "disk.raw", NULL);
+        blockdev = g_strdup_printf("driver=file,filename=%s,aio=threads,"
+                                   "cache.direct=off", image);
+        if (!g_file_set_contents(image, "", 0, NULL)) {
+            ok(false, "create %s", image);
+        } else if (truncate(image, DISK_BYTES)) {
+            ok(false, "size %s", image);
+        } else if (rig_up(&r, dir, loop_opts, blockdev, HOLD_OPTS)) {
+            run(&r, image);
+        }
+    } else if (!strcmp(scenario, "steady") ||
+               !strcmp(scenario, "upstream") ||
+               !strcmp(scenario, "stall")) {
+        bool stall = !strcmp(scenario, "stall");
+
+        blockdev = g_strdup_printf("driver=null-co,size=%u,latency-ns=%lld,"
+                                   "read-zeroes=on", DISK_BYTES,
+                                   stall ? STALL_LAT_NS : 32000000ll);
+        if (rig_up(&r, dir, loop_opts, blockdev,
+                   stall ? stall_opts :
+                   !strcmp(scenario, "steady") ? STEADY_OPTS : NULL)) {
+            if (stall) {
+                scenario_stall(&r);
+            } else if (!strcmp(scenario, "steady")) {
+                scenario_steady(&r);
+            } else {
+                scenario_upstream(&r);
+            }
+        }
+    } else {
+        ok(false, "unknown scenario %s", scenario);
     }
     rig_down(&r);
     return harness_done();

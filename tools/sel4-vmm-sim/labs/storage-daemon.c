@@ -29,7 +29,8 @@ bool vmm_sim_qsd_start(VmmSimQsd *d, int timeout_ms, GError **errp)
                                             d->blockdev);
     g_autofree char *exp = g_strdup_printf(
         "type=vhost-user-blk,id=exp0,node-name=" VMM_SIM_QSD_NODE
-        ",addr.type=unix,addr.path=%s,writable=on", d->sock);
+        ",addr.type=unix,addr.path=%s,writable=on%s", d->sock,
+        d->export_opts ? d->export_opts : "");
     g_autofree char *qmp = g_strdup_printf(
         "socket,id=qmp0,path=%s,server=on,wait=off", d->qmp ? d->qmp : "");
     const char *argv[] = {

@@ -7,7 +7,7 @@
  *
  * qemu-storage-daemon --blockdev <blockdev>,node-name=disk0
  *   --export type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=unix,
- *            addr.path=<sock>,writable=on
+ *            addr.path=<sock>,writable=on<export_opts>
  *   [--chardev socket,id=qmp0,path=<qmp>,server=on,wait=off
  *    --monitor chardev=qmp0]
  * QEMU then takes -chardev socket,id=X,path=<sock>
@@ -28,6 +28,8 @@ typedef struct VmmSimQsd {
     /* --blockdev options but node-name, e.g. "driver=file,filename=F" */
     const char *blockdev;
     const char *sock;           /* the vhost-user socket it listens on */
+    /* more --export options, ",key=value..." (e.g. notify-suppress-us) */
+    const char *export_opts;
     const char *qmp;            /* its QMP socket (a path); or NULL */
     const char *log;            /* its output (appended); NULL: /dev/null */
     pid_t pid;                  /* set by start; 0: not running */
