@@ -41,6 +41,13 @@
  *            guest notifies for at least half of its requests (nearly
  *            all; what steady's check would catch if the hold did
  *            nothing).
+ *  drain     steady's export: 32 requests added at once, most of them
+ *            with notifies off, then the daemon's node moves to an
+ *            IOThread (x-blockdev-set-iothread: a drain, which ends the
+ *            hold while requests wait in the ring; they reach the export
+ *            through its kick eventfd) and all 32 complete; a steady
+ *            guest is then held in the IOThread, and again after the node
+ *            moves back to the main loop.
  *  stall     requests of 1 s, notify-suppress-us=100000: one, then 10 ms
  *            later a second, which does not notify (the queue is held);
  *            the export takes it once nothing completed for 100 ms, so it
@@ -125,6 +132,7 @@ static bool daemon_up(Rig *r, const char *dir, const char *blockdev,
     r->qsd = (VmmSimQsd) {
         .bin = vmm_sim_qsd_path(qemu), .blockdev = blockdev, .sock = sock,
         .export_opts = export_opts,
+        .object = "iothread,id=io0",
         .qmp = g_build_filename(dir, "qsd-qmp.sock", NULL),
         .log = g_build_filename(dir, "qsd.log", NULL),
     };
@@ -428,6 +436,69 @@ static void scenario_stall(Rig *r)
        "first (1000 ms)", (t[1] - t[0]) / 1000);
 }
 
+/* x-blockdev-set-iothread of the daemon's node: a drain, then @iothread */
+static bool daemon_move(Rig *r, const char *iothread)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *args = g_strdup_printf(
+        "{\"node-name\": \"" VMM_SIM_QSD_NODE "\", \"iothread\": %s, "
+        "\"force\": true}", iothread);
+    JsonNode *ret = qmp_client_call(r->dqmp, "x-blockdev-set-iothread", args,
+                                    &err);
+
+    ok(ret != NULL, "the daemon's node moves to %s (a drain)%s%s",
+       iothread, err ? ": " : "", err ? err->message : "");
+    if (ret) {
+        json_node_unref(ret);
+    }
+    return ret != NULL;
+}
+
+/*
+ * Moves while held: 32 requests of 32 ms added at once, the first
+ * notifying, the rest found in the ring; the node (and the export) then
+ * moves to an IOThread, a drain that ends the hold with requests still in
+ * the ring: they reach the export through its kick eventfd, and all 32
+ * complete.  In the IOThread a steady guest is held as in the main loop;
+ * then back to the main loop, the same.
+ */
+static void scenario_drain(Rig *r)
+{
+    g_autoptr(GError) err = NULL;
+    VirtioBlkReq *req;
+    unsigned slot, good = 0, done = 0;
+    double per_req;
+
+    for (slot = 0; slot < QD; slot++) {
+        if (!blk_load_read(&r->blk, r->buf, slot, slot * 8, &err)) {
+            ok(false, "request %u: %s", slot, err->message);
+            return;
+        }
+    }
+    if (!daemon_move(r, "\"io0\"")) {
+        return;
+    }
+    while (done < QD && (req = virtio_blk_complete(&r->blk, TIMEOUT_MS,
+                                                   &err))) {
+        good += req->status == VIRTIO_BLK_S_OK;
+        done++;
+    }
+    ok(good == QD, "the 32 requests added with notifies off all completed "
+       "OK across the move (%u)%s%s", good, err ? ": " : "",
+       err ? err->message : "");
+    if (good != QD) {
+        return;                 /* the queue's state is unknown */
+    }
+    per_req = run_steady(r);
+    ok(per_req < 0.25, "in the IOThread the guest notified for %.3f of "
+       "its requests (held)", per_req);
+    if (!daemon_move(r, "null")) {
+        return;
+    }
+    per_req = run_steady(r);
+    ok(per_req < 0.25, "back in the main loop: %.3f", per_req);
+}
+
 int main(int argc, char **argv)
 {
     const char *loop_opts = argc > 2 ? argv[2] : "loop=uring";
@@ -465,21 +536,23 @@ int main(int argc, char **argv)
         }
     } else if (!strcmp(scenario, "steady") ||
                !strcmp(scenario, "upstream") ||
-               !strcmp(scenario, "stall")) {
+               !strcmp(scenario, "stall") || !strcmp(scenario, "drain")) {
         bool stall = !strcmp(scenario, "stall");
+        bool upstream = !strcmp(scenario, "upstream");
 
         blockdev = g_strdup_printf("driver=null-co,size=%u,latency-ns=%lld,"
                                    "read-zeroes=on", DISK_BYTES,
                                    stall ? STALL_LAT_NS : 32000000ll);
         if (rig_up(&r, dir, loop_opts, blockdev,
-                   stall ? stall_opts :
-                   !strcmp(scenario, "steady") ? STEADY_OPTS : NULL)) {
+                   stall ? stall_opts : upstream ? NULL : STEADY_OPTS)) {
             if (stall) {
                 scenario_stall(&r);
-            } else if (!strcmp(scenario, "steady")) {
-                scenario_steady(&r);
-            } else {
+            } else if (upstream) {
                 scenario_upstream(&r);
+            } else if (!strcmp(scenario, "drain")) {
+                scenario_drain(&r);
+            } else {
+                scenario_steady(&r);
             }
         }
     } else {

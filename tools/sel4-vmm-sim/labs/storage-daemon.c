@@ -33,14 +33,28 @@ bool vmm_sim_qsd_start(VmmSimQsd *d, int timeout_ms, GError **errp)
         d->export_opts ? d->export_opts : "");
     g_autofree char *qmp = g_strdup_printf(
         "socket,id=qmp0,path=%s,server=on,wait=off", d->qmp ? d->qmp : "");
-    const char *argv[] = {
-        d->bin, "--blockdev", node, "--export", exp,
-        d->qmp ? "--chardev" : NULL, qmp, "--monitor", "chardev=qmp0", NULL,
-    };
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
     gint64 end = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
     int st;
 
-    d->pid = vmm_sim_spawn(argv, !d->log, d->log, errp);
+    g_ptr_array_add(argv, (gpointer)d->bin);
+    if (d->object) {
+        g_ptr_array_add(argv, "--object");
+        g_ptr_array_add(argv, (gpointer)d->object);
+    }
+    g_ptr_array_add(argv, "--blockdev");
+    g_ptr_array_add(argv, node);
+    g_ptr_array_add(argv, "--export");
+    g_ptr_array_add(argv, exp);
+    if (d->qmp) {
+        g_ptr_array_add(argv, "--chardev");
+        g_ptr_array_add(argv, qmp);
+        g_ptr_array_add(argv, "--monitor");
+        g_ptr_array_add(argv, "chardev=qmp0");
+    }
+    g_ptr_array_add(argv, NULL);
+    d->pid = vmm_sim_spawn((const char *const *)argv->pdata, !d->log, d->log,
+                           errp);
     if (d->pid < 0) {
         d->pid = 0;
         return false;

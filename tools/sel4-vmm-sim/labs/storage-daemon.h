@@ -5,7 +5,8 @@
  * Copyright (c) 2026 The sel4-qemu-uring authors
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
- * qemu-storage-daemon --blockdev <blockdev>,node-name=disk0
+ * qemu-storage-daemon [--object <object>]
+ *   --blockdev <blockdev>,node-name=disk0
  *   --export type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=unix,
  *            addr.path=<sock>,writable=on<export_opts>
  *   [--chardev socket,id=qmp0,path=<qmp>,server=on,wait=off
@@ -30,6 +31,7 @@ typedef struct VmmSimQsd {
     const char *sock;           /* the vhost-user socket it listens on */
     /* more --export options, ",key=value..." (e.g. notify-suppress-us) */
     const char *export_opts;
+    const char *object;         /* an --object (e.g. an iothread); or NULL */
     const char *qmp;            /* its QMP socket (a path); or NULL */
     const char *log;            /* its output (appended); NULL: /dev/null */
     pid_t pid;                  /* set by start; 0: not running */
