@@ -53,6 +53,19 @@ fail:
     return good;
 }
 
+/* Slot @req's back among the @n free ones; false: not one of ours. */
+static bool blk_load_free(unsigned *slots, unsigned *n, unsigned qd,
+                          VirtioBlkReq *req)
+{
+    if (*n >= qd) {
+        ok(false, "a completion the load did not submit (slot %u)",
+           GPOINTER_TO_UINT(req->opaque));
+        return false;
+    }
+    slots[(*n)++] = GPOINTER_TO_UINT(req->opaque);
+    return true;
+}
+
 unsigned blk_load_paced(VirtioBlk *b, uint64_t buf, unsigned qd,
                         unsigned total, unsigned gap_us, int timeout_ms)
 {
@@ -75,13 +88,16 @@ unsigned blk_load_paced(VirtioBlk *b, uint64_t buf, unsigned qd,
             g_usleep(gap_us);
         } else if (!(req = virtio_blk_complete(b, timeout_ms, &err))) {
             break;
+        } else if (!blk_load_free(slots, &free_slots, qd, req)) {
+            return good;
         } else {
-            slots[free_slots++] = GPOINTER_TO_UINT(req->opaque);
             good += req->status == VIRTIO_BLK_S_OK;
             done++;
         }
         while ((req = virtio_blk_poll(b))) {
-            slots[free_slots++] = GPOINTER_TO_UINT(req->opaque);
+            if (!blk_load_free(slots, &free_slots, qd, req)) {
+                return good;
+            }
             good += req->status == VIRTIO_BLK_S_OK;
             done++;
         }
