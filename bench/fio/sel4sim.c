@@ -338,7 +338,6 @@ static bool sel4sim_start_daemon(Sel4Sim *s, struct sel4sim_options *o,
         "driver=file,filename=%s,aio=%s,cache.direct=%s,cache.no-flush=%s",
         file, o->aio, direct ? "on" : "off",
         !strcmp(o->cache, "unsafe") ? "on" : "off");
-
     g_autofree char *export_opts = g_strdup_printf(",notify-suppress-us=%u",
                                                    o->vhost_suppress_us);
 

@@ -5,11 +5,11 @@
 # does for QEMU's own devices.  Off unless the export has
 # notify-suppress-us; off, the export is unchanged.
 # qapi/block-export.json gets the option (BlockExportOptionsVhostUserBlk);
-# block/export/vhost-user-blk-server.c includes the .c.inc (after its
-# includes: VuBlkExport holds its type), keeps a
-# VuBlkHolds in VuBlkExport, and calls it after the queue handler's loop,
-# after each completion's notify, when the frontend stops a queue, before
-# a drain detaches the export, and on create (the option) and delete.
+# block/export/vhost-user-blk-server.c includes the .c.inc after its own
+# includes (VuBlkExport holds its type), keeps a VuBlkHolds in
+# VuBlkExport, and calls it after the queue handler's loop, after each
+# completion's notify, when the frontend stops a queue, before a drain
+# detaches the export, and on create (the option) and delete.
 # Tested: QEMU 10.2.2.
 #
 # Runs in the QEMU source tree; idempotent; every anchor is checked.
