@@ -35,8 +35,9 @@
  *            the next comes, so without its hold the guest notifies for
  *            every one (see upstream).  Every request completes, and the
  *            guest notifies for well under one request in four: the
- *            export found the rest in its ring after completions.  Then fio's burst pattern, 32 in flight, each
- *            completion replaced at once.
+ *            export found the rest in its ring after completions.  Then
+ *            fio's burst pattern, 32 in flight, each completion replaced
+ *            at once.
  *  upstream  steady's load on an export without notify-suppress-us: the
  *            guest notifies for at least half of its requests (nearly
  *            all; what steady's check would catch if the hold did
@@ -86,8 +87,10 @@
 #define STEADY_OPTS     ",notify-suppress-us=20000"
 #define PACED_REQS      320
 #define QD              32
+#define STEADY_LAT_NS   32000000ll
+/* stall: requests of 1 s, a bound of 100 ms */
 #define STALL_LAT_NS    1000000000ll
-#define STALL_BOUND_US  100000
+#define STALL_OPTS      ",notify-suppress-us=100000"
 
 typedef struct Rig {
     VmmSim *sim;
@@ -507,8 +510,6 @@ int main(int argc, char **argv)
     g_autofree char *image = NULL;
     g_autofree char *daemon = NULL;
     g_autofree char *blockdev = NULL;
-    g_autofree char *stall_opts = g_strdup_printf(",notify-suppress-us=%u",
-                                                  STALL_BOUND_US);
     Rig r = { 0 };
 
     if (argc > 1 && argv[1][0]) {
@@ -542,9 +543,9 @@ int main(int argc, char **argv)
 
         blockdev = g_strdup_printf("driver=null-co,size=%u,latency-ns=%lld,"
                                    "read-zeroes=on", DISK_BYTES,
-                                   stall ? STALL_LAT_NS : 32000000ll);
+                                   stall ? STALL_LAT_NS : STEADY_LAT_NS);
         if (rig_up(&r, dir, loop_opts, blockdev,
-                   stall ? stall_opts : upstream ? NULL : STEADY_OPTS)) {
+                   stall ? STALL_OPTS : upstream ? NULL : STEADY_OPTS)) {
             if (stall) {
                 scenario_stall(&r);
             } else if (upstream) {
