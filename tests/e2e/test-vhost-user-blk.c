@@ -49,6 +49,8 @@
  *            through its kick eventfd) and all 32 complete; a steady
  *            guest is then held in the IOThread, and again after the node
  *            moves back to the main loop.
+ *  option    an export with notify-suppress-us=1000001, over its bound:
+ *            the daemon refuses it, with a message that says so.
  *  stall     requests of 1 s, notify-suppress-us=100000: one, then 10 ms
  *            later a second, which does not notify (the queue is held);
  *            the export takes it once nothing completed for 100 ms, so it
@@ -502,6 +504,37 @@ static void scenario_drain(Rig *r)
     ok(per_req < 0.25, "back in the main loop: %.3f", per_req);
 }
 
+/*
+ * An export whose notify-suppress-us is over its bound: the daemon
+ * refuses it, says why, and never listens.
+ */
+static void scenario_option(const char *dir)
+{
+    g_autofree char *sock = g_build_filename(dir, "vhost-blk.sock", NULL);
+    g_autofree char *log = g_build_filename(dir, "qsd.log", NULL);
+    g_autofree char *bin = vmm_sim_qsd_path(qemu);
+    g_autofree char *text = NULL;
+    g_autoptr(GError) err = NULL;
+    VmmSimQsd d = {
+        .bin = bin, .sock = sock, .log = log,
+        .blockdev = "driver=null-co,size=16777216",
+        .export_opts = ",notify-suppress-us=1000001",
+    };
+
+    ok(!vmm_sim_qsd_start(&d, TIMEOUT_MS, &err), "the daemon refuses "
+       "notify-suppress-us=1000001%s%s", err ? ": " : "",
+       err ? err->message : "");
+    if (d.pid) {
+        vmm_sim_qsd_stop(&d, NULL);
+    }
+    ok(g_file_get_contents(log, &text, NULL, NULL) &&
+       strstr(text, "notify-suppress-us must be at most 1000000, not "
+                    "1000001"), "... and says why");
+    if (n_fail) {
+        diag_file(log);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *loop_opts = argc > 2 ? argv[2] : "loop=uring";
@@ -556,6 +589,8 @@ int main(int argc, char **argv)
                 scenario_steady(&r);
             }
         }
+    } else if (!strcmp(scenario, "option")) {
+        scenario_option(dir);
     } else {
         ok(false, "unknown scenario %s", scenario);
     }
